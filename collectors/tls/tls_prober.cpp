@@ -1,0 +1,1131 @@
+#include "collectors/tls/tls_prober.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "collectors/net/probe_socket.h"
+#include "collectors/tls/cipher_registry.h"
+#include "collectors/tls/client_hello.h"
+#include "collectors/tls/openssl_handshake.h"
+#include "collectors/tls/server_flight.h"
+
+namespace tlsaudit::collectors::tls {
+
+namespace v1 = tlsaudit::v1;
+using net::IoResult;
+using net::ProbeSocket;
+
+v1::TlsVersion versionFromWire(uint16_t wire) {
+  switch (wire) {
+    case kSsl2Wire: return v1::SSL2;
+    case kSsl3Wire: return v1::SSL3;
+    case kTls10Wire: return v1::TLS1_0;
+    case kTls11Wire: return v1::TLS1_1;
+    case kTls12Wire: return v1::TLS1_2;
+    case kTls13Wire: return v1::TLS1_3;
+    default: return v1::TLS_VERSION_UNSPECIFIED;
+  }
+}
+
+uint16_t wireFromVersion(v1::TlsVersion version) {
+  switch (version) {
+    case v1::SSL2: return kSsl2Wire;
+    case v1::SSL3: return kSsl3Wire;
+    case v1::TLS1_0: return kTls10Wire;
+    case v1::TLS1_1: return kTls11Wire;
+    case v1::TLS1_2: return kTls12Wire;
+    case v1::TLS1_3: return kTls13Wire;
+    default: return 0;
+  }
+}
+
+namespace {
+
+// Rank of a suite in the offering order: widely deployed families first.
+int suitePriority(const CipherSuiteInfo& s) {
+  auto in = [](std::string_view v, std::initializer_list<std::string_view> set) {
+    return std::find(set.begin(), set.end(), v) != set.end();
+  };
+  bool common_kx = in(s.kx, {"ECDHE", "DHE", "RSA"}) && in(s.auth, {"RSA", "ECDSA", "DSS"});
+  bool common_cipher = s.cipher.starts_with("AES_128") || s.cipher.starts_with("AES_256") ||
+                       s.cipher.starts_with("CHACHA20") || in(s.cipher, {"3DES_EDE_CBC", "RC4_128"});
+  if (s.export_grade) return 2;
+  if (common_kx && common_cipher && s.cipher.find("CCM") == std::string_view::npos) return 0;
+  if (common_kx || in(s.kx, {"DH", "ECDH"}) || s.auth == "anon") return 1;
+  if (s.cipher == "NULL") return 3;
+  return 4;
+}
+
+std::vector<uint16_t> buildLegacyPriority() {
+  std::vector<const CipherSuiteInfo*> suites;
+  for (const auto& s : allCipherSuites()) {
+    if (!s.tls13) suites.push_back(&s);
+  }
+  auto kx_rank = [](std::string_view kx) {
+    if (kx == "ECDHE") return 0;
+    if (kx == "DHE") return 1;
+    if (kx == "RSA") return 2;
+    return 3;
+  };
+  std::stable_sort(suites.begin(), suites.end(), [&](auto* a, auto* b) {
+    int pa = suitePriority(*a), pb = suitePriority(*b);
+    if (pa != pb) return pa < pb;
+    if (a->mac == "AEAD" && b->mac != "AEAD") return true;
+    if (b->mac == "AEAD" && a->mac != "AEAD") return false;
+    return kx_rank(a->kx) < kx_rank(b->kx);
+  });
+  std::vector<uint16_t> out;
+  for (auto* s : suites) out.push_back(s->code);
+  return out;
+}
+
+std::vector<uint16_t> groupsFor(bool tls13) {
+  std::vector<uint16_t> out;
+  for (const auto& g : allNamedGroups()) {
+    if (g.code == 0xFF01 || g.code == 0xFF02) continue;  // explicit-curve markers, not groups
+    bool classic = g.kind == "ECDHE" || g.kind == "FFDHE";
+    if (!tls13 && !classic) continue;  // hybrid and PQ groups exist only in TLS 1.3
+    out.push_back(g.code);
+  }
+  // x25519 and the NIST curves first, the way real clients order them.
+  auto rank = [](uint16_t c) {
+    switch (c) {
+      case 29: return 0;
+      case 23: return 1;
+      case 24: return 2;
+      case 25: return 3;
+      case 30: return 4;
+      default: return 10;
+    }
+  };
+  std::stable_sort(out.begin(), out.end(), [&](uint16_t a, uint16_t b) { return rank(a) < rank(b); });
+  return out;
+}
+
+std::vector<uint16_t> signatureAlgorithmsByStrength() {
+  std::vector<const SignatureSchemeInfo*> all;
+  for (const auto& s : allSignatureSchemes()) all.push_back(&s);
+  auto rank = [](std::string_view h) {
+    static const std::string_view order[] = {"SHA256", "SHA384", "SHA512", "INTRINSIC",
+                                             "SHA224", "SHA1",   "MD5"};
+    for (size_t i = 0; i < std::size(order); ++i) {
+      if (order[i] == h) return static_cast<int>(i);
+    }
+    return 10;
+  };
+  std::stable_sort(all.begin(), all.end(),
+                   [&](auto* a, auto* b) { return rank(a->hash) < rank(b->hash); });
+  std::vector<uint16_t> out;
+  for (auto* s : all) out.push_back(s->code);
+  return out;
+}
+
+std::vector<uint8_t> x25519PublicKey() {
+  std::vector<uint8_t> out(32);
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519");
+  size_t len = out.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key, out.data(), &len) != 1 || len != 32) {
+    RAND_bytes(out.data(), static_cast<int>(out.size()));  // any 32 bytes are an X25519 key
+  }
+  EVP_PKEY_free(key);
+  return out;
+}
+
+std::string hexCode(uint32_t v, int digits = 4) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string s(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) s[static_cast<size_t>(i)] = hex[v & 0xF];
+  return "0x" + s;
+}
+
+// What one connection produced.
+struct Exchange {
+  enum class Outcome {
+    kFlight,          // a complete, well-formed answer (ServerHello..., alert, SSLv2 hello)
+    kProtocolError,   // malformed or oversized answer
+    kClosed,          // closed or reset before a complete answer
+    kNoAnswer,        // deadline passed with nothing received
+    kConnectFailed,   // TCP connect failed
+    kStarttlsFailed,  // the plaintext dialogue did not reach the TLS upgrade
+    kBudget,          // the endpoint's connection budget is spent
+  };
+  Outcome outcome = Outcome::kClosed;
+  IoResult io = IoResult::kOk;
+  ParsedFlight flight;
+  std::string error;
+  size_t bytes = 0;
+
+  const ServerHelloInfo* serverHello() const {
+    return outcome == Outcome::kFlight && flight.server_hello ? &*flight.server_hello : nullptr;
+  }
+  const AlertInfo* alert() const {
+    return outcome == Outcome::kFlight && flight.alert && !flight.server_hello ? &*flight.alert
+                                                                               : nullptr;
+  }
+};
+
+struct ChainRecord {
+  std::vector<std::vector<uint8_t>> ders;
+  std::set<v1::TlsVersion> versions;
+};
+
+struct SuiteObservation {
+  std::string group;
+  uint32_t bits = 0;
+};
+
+class EndpointProber {
+  struct VersionState {
+    bool tested = false;
+    bool supported = false;
+    std::vector<uint16_t> accepted;
+    size_t chunks_used = 0;
+    std::set<size_t> chunk_ids;
+    v1::CipherOrder order = v1::CIPHER_ORDER_UNSPECIFIED;
+    std::map<uint16_t, SuiteObservation> observations;
+    std::optional<CertificateRequestInfo> client_auth;
+    std::vector<uint32_t> ssl2_kinds;
+    std::string note;
+  };
+
+  struct Connection {
+    std::shared_ptr<ProbeSocket> socket;
+    net::ConnectionGate::Permit permit;  // held while the connection is open
+  };
+
+ public:
+  EndpointProber(Endpoint endpoint, ProbeOptions options, net::ConnectionGate& gate)
+      : ep_(std::move(endpoint)),
+        opt_(std::move(options)),
+        gate_(gate),
+        max_suites_(std::max<size_t>(1, opt_.max_suites_per_hello)),
+        x25519_(x25519PublicKey()),
+        sigalgs_(signatureAlgorithmsByStrength()) {
+    if (opt_.min_suites_per_hello == 0) opt_.min_suites_per_hello = 1;
+    if (opt_.min_suites_per_hello > max_suites_) opt_.min_suites_per_hello = max_suites_;
+  }
+
+  net::awaitable<v1::TlsReport> run() {
+    auto started = std::chrono::steady_clock::now();
+    auto* t = report_.mutable_target();
+    t->set_host(ep_.host);
+    t->set_ip(ep_.ip.to_string());
+    t->set_port(ep_.port);
+    t->set_sni(ep_.sni);
+    t->set_starttls(ep_.sip ? "sip" : std::string(starttlsName(ep_.starttls)));
+    auto now = opt_.now();
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    report_.mutable_scanned_at()->set_seconds(secs);
+
+    co_await scanAll();
+
+    finishReport();
+    report_.set_connections(connections_);
+    report_.set_duration_ms(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                              started)
+            .count()));
+    co_return std::move(report_);
+  }
+
+ private:
+  // ---- the probing sequence -------------------------------------------------------------
+
+  net::awaitable<void> scanAll() {
+    // 1. One browser-like hello offering TLS 1.0-1.3: learns the highest version, and whether
+    //    the endpoint answers at all (a silent endpoint costs this one deadline).
+    uint16_t highest = 0;
+    {
+      std::vector<uint16_t> suites = tls13Suites();
+      for (uint16_t c : legacySuitesByPriority()) {
+        if (suites.size() >= max_suites_) break;
+        suites.push_back(c);
+      }
+      auto spec = tls13Spec(suites, groupsFor(true));
+      spec.supported_versions = {kTls13Wire, kTls12Wire, kTls11Wire, kTls10Wire};
+      spec.renegotiation_info = true;
+      auto ex = co_await exchange(buildClientHello(spec));
+      if (stopped_) co_return;
+      if (auto* sh = ex.serverHello()) highest = sh->version;
+    }
+
+    // 2. TLS 1.3 (skipped when the first hello showed a lower maximum).
+    if (highest == 0 || highest == kTls13Wire) co_await enumerateTls13();
+    if (stopped_) co_return;
+
+    // 3. TLS 1.2 down to SSLv3 by elimination.
+    for (uint16_t wire : {kTls12Wire, kTls11Wire, kTls10Wire, kSsl3Wire}) {
+      if (highest != 0 && highest != kTls13Wire && wire > highest) {
+        versions_[wire].tested = true;  // the server's maximum is below this version
+        continue;
+      }
+      co_await enumerateLegacy(wire);
+      if (stopped_) co_return;
+    }
+
+    // 4. Server preference, groups and behaviours.
+    for (auto& [wire, vs] : versions_) {
+      if (vs.supported && wire != kSsl2Wire) co_await checkPreference(wire);
+      if (stopped_) co_return;
+    }
+    co_await enumerateLegacyGroups();
+    if (stopped_) co_return;
+    co_await checkFallbackScsv();
+    if (stopped_) co_return;
+    co_await checkCompression();
+    if (stopped_) co_return;
+    co_await tls13Handshakes();
+    if (stopped_) co_return;
+    if (ep_.sip) co_await sipOptions();
+    if (stopped_) co_return;
+
+    // 5. SSLv2 last: some stacks misbehave after an SSLv2 hello.
+    co_await probeSsl2();
+  }
+
+  // ---- TLS 1.3 ------------------------------------------------------------------------------
+
+  HelloSpec tls13Spec(const std::vector<uint16_t>& suites, const std::vector<uint16_t>& groups) {
+    HelloSpec spec = baseSpec(kTls12Wire, suites);
+    spec.renegotiation_info = false;
+    spec.session_id.resize(32);
+    RAND_bytes(spec.session_id.data(), 32);
+    spec.supported_versions = {kTls13Wire};
+    spec.supported_groups = groups;
+    if (std::find(groups.begin(), groups.end(), uint16_t{29}) != groups.end()) {
+      spec.key_shares.push_back({29, x25519_});  // x25519, RFC 8446 §4.2.8.2
+    }
+    spec.key_share = true;
+    spec.psk_key_exchange_modes = true;
+    return spec;
+  }
+
+  net::awaitable<void> enumerateTls13() {
+    auto& vs = versions_[kTls13Wire];
+    vs.tested = true;
+    std::vector<uint16_t> remaining = tls13Suites();
+    const auto groups = groupsFor(true);
+    while (!remaining.empty() && !stopped_) {
+      auto ex = co_await exchange(buildClientHello(tls13Spec(remaining, groups)));
+      auto* sh = ex.serverHello();
+      if (!sh || sh->version != kTls13Wire) break;
+      if (!takeSuite(remaining, sh->cipher_suite, vs, 0)) break;
+      noteGroup13(*sh);
+    }
+    if (!vs.supported) co_return;
+    // Groups: offer what is left; the ServerHello key share or the HelloRetryRequest names the
+    // group chosen.
+    std::vector<uint16_t> left = groups;
+    for (uint16_t g : groups_found_13_) std::erase(left, g);
+    std::vector<uint16_t> suites(vs.accepted.begin(), vs.accepted.end());
+    for (size_t i = 0; i < groups.size() && !left.empty() && !stopped_; ++i) {
+      auto ex = co_await exchange(buildClientHello(tls13Spec(suites, left)));
+      auto* sh = ex.serverHello();
+      if (!sh || sh->version != kTls13Wire || !sh->key_share_group) break;
+      uint16_t g = *sh->key_share_group;
+      if (std::find(left.begin(), left.end(), g) == left.end()) {
+        addError("groups", "protocol", "server chose group " + hexCode(g) + " that was not offered",
+                 v1::TLS1_3);
+        break;
+      }
+      noteGroup13(*sh);
+      std::erase(left, g);
+    }
+  }
+
+  void noteGroup13(const ServerHelloInfo& sh) {
+    if (!sh.key_share_group) return;
+    uint16_t g = *sh.key_share_group;
+    if (std::find(groups_found_13_.begin(), groups_found_13_.end(), g) == groups_found_13_.end()) {
+      groups_found_13_.push_back(g);
+      groups_[g].insert(v1::TLS1_3);
+    }
+  }
+
+  // ---- SSLv3 .. TLS 1.2 ---------------------------------------------------------------------
+
+  HelloSpec baseSpec(uint16_t wire, const std::vector<uint16_t>& suites) {
+    HelloSpec spec;
+    RAND_bytes(spec.random.data(), static_cast<int>(spec.random.size()));
+    spec.cipher_suites = suites;
+    if (wire == kSsl3Wire) {
+      // RFC 6101 hellos carry no extensions; old SSLv3 stacks reject them.
+      spec.record_version = kSsl3Wire;
+      spec.client_version = kSsl3Wire;
+      spec.extensions = false;
+      spec.renegotiation_scsv = true;
+      return spec;
+    }
+    spec.record_version = kTls10Wire;
+    spec.client_version = wire;
+    spec.server_name = ep_.sni;
+    spec.supported_groups = groupsFor(false);
+    spec.ec_point_formats = true;
+    if (wire >= kTls12Wire) spec.signature_algorithms = sigalgs_;
+    spec.renegotiation_info = true;
+    spec.status_request = true;
+    spec.session_ticket = true;
+    spec.heartbeat = true;
+    spec.extended_master_secret = true;
+    spec.encrypt_then_mac = true;
+    spec.alpn = alpn_candidates_;
+    return spec;
+  }
+
+  std::vector<uint16_t> poolFor(uint16_t wire) {
+    std::vector<uint16_t> pool;
+    for (uint16_t c : legacySuitesByPriority()) {
+      const auto* s = findCipherSuite(c);
+      if (wire < kTls12Wire && s && s->tls12_only) continue;
+      pool.push_back(c);
+    }
+    return pool;
+  }
+
+  std::deque<std::vector<uint16_t>> chunk(const std::vector<uint16_t>& pool) {
+    std::deque<std::vector<uint16_t>> out;
+    for (size_t i = 0; i < pool.size(); i += max_suites_) {
+      out.emplace_back(pool.begin() + static_cast<std::ptrdiff_t>(i),
+                       pool.begin() + static_cast<std::ptrdiff_t>(std::min(pool.size(), i + max_suites_)));
+    }
+    return out;
+  }
+
+  net::awaitable<void> enumerateLegacy(uint16_t wire) {
+    auto& vs = versions_[wire];
+    vs.tested = true;
+    auto chunks = chunk(poolFor(wire));
+    size_t chunk_index = 0;
+    while (!chunks.empty() && !stopped_) {
+      auto& current = chunks.front();
+      auto ex = co_await exchange(buildClientHello(baseSpec(wire, current)));
+      if (stopped_) co_return;
+      if (auto* sh = ex.serverHello()) {
+        if (sh->hello_retry_request || sh->version != wire) {
+          if (vs.accepted.empty()) {
+            vs.note = "server answered with " + versionLabel(sh->version);
+            co_return;
+          }
+          addError("hello", "protocol",
+                   "server switched to " + versionLabel(sh->version) + " mid-enumeration",
+                   versionFromWire(wire));
+          chunks.pop_front();
+          continue;
+        }
+        observeLegacyFlight(wire, ex.flight);
+        if (!takeSuite(current, sh->cipher_suite, vs, chunk_index)) {
+          chunks.pop_front();
+          ++chunk_index;
+        } else if (current.empty()) {
+          chunks.pop_front();
+          ++chunk_index;
+        }
+        continue;
+      }
+      if (auto* alert = ex.alert()) {
+        // RFC 5246 §7.2.2: protocol_version means this version is refused outright.
+        if (alert->description == 70 && vs.accepted.empty()) co_return;
+        chunks.pop_front();
+        ++chunk_index;
+        continue;
+      }
+      if (ex.outcome == Exchange::Outcome::kClosed && current.size() > opt_.min_suites_per_hello &&
+          choke_checks_ < 2) {
+        // Closed without an alert: maybe the hello was too big for this stack. Retry with
+        // halves; if a smaller hello gets an answer, all later hellos stay that small.
+        ++choke_checks_;
+        std::vector<uint16_t> a(current.begin(), current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2));
+        std::vector<uint16_t> b(current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2), current.end());
+        chunks.pop_front();
+        chunks.push_front(std::move(b));
+        chunks.push_front(std::move(a));
+        pending_choke_size_ = chunks.front().size();
+        continue;
+      }
+      chunks.pop_front();
+      ++chunk_index;
+    }
+  }
+
+  // Records `code` as accepted if it was offered; false when the server chose something else.
+  bool takeSuite(std::vector<uint16_t>& offered, uint16_t code, VersionState& vs,
+                 size_t chunk_index);
+
+  void observeLegacyFlight(uint16_t wire, const ParsedFlight& flight) {
+    const auto& sh = *flight.server_hello;
+    auto version = versionFromWire(wire);
+    if (!flight.certificates.empty()) noteChain(flight.certificates, version);
+    auto& vs = versions_[wire];
+    if (flight.server_key_exchange) {
+      const auto& ske = *flight.server_key_exchange;
+      SuiteObservation obs;
+      if (ske.kind == "ECDH") {
+        if (const auto* g = findNamedGroup(ske.named_group)) {
+          obs.group = std::string(g->name);
+          obs.bits = g->bits;
+        } else {
+          obs.group = ske.named_group ? hexCode(ske.named_group) : "explicit";
+        }
+        if (ske.named_group) groups_[ske.named_group].insert(version);
+      } else if (ske.kind == "DH") {
+        obs.group = "DH";
+        obs.bits = ske.bits;
+      } else if (ske.kind == "RSA") {
+        obs.group = "RSA";
+        obs.bits = ske.bits;
+      }
+      vs.observations[sh.cipher_suite] = obs;
+      if (ske.signature_scheme) signature_schemes_.insert(*ske.signature_scheme);
+    }
+    if (flight.certificate_request && !vs.client_auth) vs.client_auth = *flight.certificate_request;
+    if (!sh.alpn.empty()) {
+      if (std::find(alpn_found_.begin(), alpn_found_.end(), sh.alpn) == alpn_found_.end()) {
+        alpn_found_.push_back(sh.alpn);
+      }
+      std::erase(alpn_candidates_, sh.alpn);
+    }
+    // Behaviours come from the first answer at the highest version below TLS 1.3.
+    if (!extensions_seen_ || wire > extensions_wire_) {
+      extensions_seen_ = true;
+      extensions_wire_ = wire;
+      auto* e = report_.mutable_extensions();
+      e->set_secure_renegotiation(sh.renegotiation_info);
+      e->set_ocsp_stapling(sh.status_request || flight.certificate_status);
+      e->set_heartbeat(sh.heartbeat);
+      e->set_session_ticket(sh.session_ticket);
+      e->set_extended_master_secret(sh.extended_master_secret);
+      e->set_encrypt_then_mac(sh.encrypt_then_mac);
+    }
+  }
+
+  void noteChain(const std::vector<std::vector<uint8_t>>& ders, v1::TlsVersion version) {
+    std::string key(ders.front().begin(), ders.front().end());
+    auto it = chains_.find(key);
+    if (it == chains_.end()) {
+      if (chains_.size() >= 8) return;  // a server rotating certificates per connection
+      it = chains_.emplace(key, ChainRecord{ders, {}}).first;
+      chain_order_.push_back(key);
+    }
+    it->second.versions.insert(version);
+  }
+
+  // ---- preference, groups, behaviours -------------------------------------------------------
+
+  net::awaitable<void> checkPreference(uint16_t wire) {
+    auto& vs = versions_[wire];
+    if (vs.accepted.size() < 2) {
+      vs.order = vs.accepted.size() == 1 ? v1::CIPHER_ORDER_SINGLE : v1::CIPHER_ORDER_UNSPECIFIED;
+      co_return;
+    }
+    // Offer the first two found in reverse: a server that imposes its order picks the first
+    // again, one that follows the client picks the second.
+    std::vector<uint16_t> pair = {vs.accepted[1], vs.accepted[0]};
+    auto ex = co_await exchange(buildClientHello(helloFor(wire, pair)));
+    auto* sh = ex.serverHello();
+    if (!sh) {
+      addError("preference", "protocol", "no ServerHello to the preference check",
+               versionFromWire(wire));
+      co_return;
+    }
+    if (sh->cipher_suite == vs.accepted[0]) {
+      vs.order = v1::CIPHER_ORDER_SERVER;
+    } else if (sh->cipher_suite == vs.accepted[1]) {
+      vs.order = v1::CIPHER_ORDER_CLIENT;
+      co_return;
+    } else {
+      co_return;
+    }
+    // Suites found in different hellos were never compared with each other: ask the server
+    // to order the complete set.
+    if (vs.chunks_used > 1 && vs.accepted.size() > 2) {
+      std::vector<uint16_t> left = vs.accepted;
+      std::vector<uint16_t> ordered;
+      while (left.size() > 1 && !stopped_) {
+        std::vector<uint16_t> offer(left.begin(),
+                                    left.begin() + static_cast<std::ptrdiff_t>(std::min(left.size(), max_suites_)));
+        auto ex2 = co_await exchange(buildClientHello(helloFor(wire, offer)));
+        auto* sh2 = ex2.serverHello();
+        if (!sh2 || std::find(left.begin(), left.end(), sh2->cipher_suite) == left.end()) co_return;
+        ordered.push_back(sh2->cipher_suite);
+        std::erase(left, sh2->cipher_suite);
+      }
+      ordered.insert(ordered.end(), left.begin(), left.end());
+      vs.accepted = ordered;
+    }
+  }
+
+  HelloSpec helloFor(uint16_t wire, const std::vector<uint16_t>& suites) {
+    if (wire == kTls13Wire) return tls13Spec(suites, groupsFor(true));
+    return baseSpec(wire, suites);
+  }
+
+  net::awaitable<void> enumerateLegacyGroups() {
+    // The highest version below 1.3 with ECDHE suites.
+    for (uint16_t wire : {kTls12Wire, kTls11Wire, kTls10Wire, kSsl3Wire}) {
+      auto& vs = versions_[wire];
+      if (!vs.supported) continue;
+      std::vector<uint16_t> ecdhe;
+      for (uint16_t c : vs.accepted) {
+        const auto* s = findCipherSuite(c);
+        if (s && s->kx.starts_with("ECDHE") && ecdhe.size() < max_suites_) ecdhe.push_back(c);
+      }
+      if (ecdhe.empty()) continue;
+      auto version = versionFromWire(wire);
+      std::vector<uint16_t> left = groupsFor(false);
+      for (const auto& [g, versions] : groups_) {
+        if (versions.count(version)) std::erase(left, g);
+      }
+      for (size_t i = 0; i < 64 && !left.empty() && !stopped_; ++i) {
+        auto spec = baseSpec(wire, ecdhe);
+        spec.supported_groups = left;
+        auto ex = co_await exchange(buildClientHello(spec));
+        auto* sh = ex.serverHello();
+        if (!sh || !ex.flight.server_key_exchange || ex.flight.server_key_exchange->kind != "ECDH") break;
+        uint16_t g = ex.flight.server_key_exchange->named_group;
+        if (std::find(left.begin(), left.end(), g) == left.end()) {
+          addError("groups", "protocol", "server chose group " + hexCode(g) + " that was not offered",
+                   version);
+          break;
+        }
+        groups_[g].insert(version);
+        std::erase(left, g);
+      }
+      co_return;
+    }
+  }
+
+  std::vector<uint16_t> supportedWires() {
+    std::vector<uint16_t> out;
+    for (auto& [wire, vs] : versions_) {
+      if (vs.supported && wire != kSsl2Wire) out.push_back(wire);
+    }
+    std::sort(out.rbegin(), out.rend());
+    return out;
+  }
+
+  net::awaitable<void> checkFallbackScsv() {
+    auto wires = supportedWires();
+    auto* e = report_.mutable_extensions();
+    if (wires.size() < 2) {
+      e->set_fallback_scsv(v1::SUPPORT_NOT_APPLICABLE);
+      co_return;
+    }
+    // RFC 7507 §3: a hello below the server's highest version carrying TLS_FALLBACK_SCSV must
+    // be refused with inappropriate_fallback.
+    uint16_t lower = wires[1];
+    auto& vs = versions_[lower];
+    std::vector<uint16_t> suites(vs.accepted.begin(),
+                                 vs.accepted.begin() + static_cast<std::ptrdiff_t>(std::min(vs.accepted.size(), max_suites_)));
+    auto spec = baseSpec(lower, suites);
+    spec.fallback_scsv = true;
+    auto ex = co_await exchange(buildClientHello(spec));
+    if (auto* alert = ex.alert(); alert && alert->description == 86) {
+      e->set_fallback_scsv(v1::SUPPORT_YES);
+    } else if (ex.serverHello()) {
+      e->set_fallback_scsv(v1::SUPPORT_NO);
+    } else {
+      e->set_fallback_scsv(v1::SUPPORT_UNSPECIFIED);
+    }
+  }
+
+  net::awaitable<void> checkCompression() {
+    for (uint16_t wire : {kTls12Wire, kTls11Wire, kTls10Wire, kSsl3Wire}) {
+      auto& vs = versions_[wire];
+      if (!vs.supported) continue;
+      std::vector<uint16_t> suites(vs.accepted.begin(),
+                                   vs.accepted.begin() + static_cast<std::ptrdiff_t>(std::min(vs.accepted.size(), max_suites_)));
+      auto spec = baseSpec(wire, suites);
+      spec.compression_methods = {1, 0};  // DEFLATE (RFC 3749), then null
+      auto ex = co_await exchange(buildClientHello(spec));
+      if (auto* sh = ex.serverHello()) {
+        report_.mutable_extensions()->set_compression(sh->compression_method == 1);
+      }
+      co_return;
+    }
+  }
+
+  // TLS 1.3 encrypts certificates and the CertificateRequest: complete real handshakes.
+  net::awaitable<void> tls13Handshakes() {
+    if (!versions_[kTls13Wire].supported) co_return;
+    bool only13 = supportedWires().size() == 1;
+    HandshakeRequest req;
+    req.min_version = TLS1_3_VERSION;
+    req.max_version = TLS1_3_VERSION;
+    req.server_name = ep_.sni;
+    auto first = co_await handshake(req);
+    if (!first) co_return;
+    auto& vs = versions_[kTls13Wire];
+    if (first->client_cert_requested) {
+      CertificateRequestInfo cr;
+      cr.signature_algorithms = first->client_sigalgs;
+      cr.ca_names = first->client_ca_names;
+      vs.client_auth = cr;
+    }
+    if (!first->alpn.empty() &&
+        std::find(alpn_found_.begin(), alpn_found_.end(), first->alpn) == alpn_found_.end()) {
+      alpn_found_.push_back(first->alpn);
+    }
+    if (first->ocsp_stapled) report_.mutable_extensions()->set_ocsp_stapling(true);
+    if (!only13 || first->chain.empty()) co_return;
+    // A TLS 1.3-only server may hold an RSA and an ECDSA certificate: ask for the other kind.
+    auto leaf = analyzeCertificate(first->chain.front());
+    if (!leaf.ok()) co_return;
+    req.sigalgs = leaf->key_type() == "EC"
+                      ? "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
+                        "rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512"
+                      : "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:ed448";
+    co_await handshake(req);
+  }
+
+  net::awaitable<std::optional<HandshakeResult>> handshake(const HandshakeRequest& req) {
+    auto conn = co_await openConnection();
+    if (!conn) co_return std::nullopt;
+    auto result = co_await runOpensslHandshake(*conn->socket, req, opt_.timeout);
+    conn->socket->close();
+    if (!result.chain.empty()) {
+      auto version = result.version == TLS1_3_VERSION ? v1::TLS1_3
+                     : result.version ? versionFromWire(static_cast<uint16_t>(result.version))
+                                      : (req.min_version == TLS1_3_VERSION ? v1::TLS1_3
+                                                                           : v1::TLS_VERSION_UNSPECIFIED);
+      noteChain(result.chain, version);
+    }
+    if (!result.completed && !result.client_cert_requested && !result.error.empty() &&
+        req.sigalgs.empty()) {
+      addError("handshake", "tls", result.error,
+               req.min_version == TLS1_3_VERSION ? v1::TLS1_3 : v1::TLS_VERSION_UNSPECIFIED);
+    }
+    co_return result;
+  }
+
+  net::awaitable<void> sipOptions() {
+    if (supportedWires().empty()) co_return;
+    auto conn = co_await openConnection();
+    if (!conn) co_return;
+    auto& sock = conn->socket;
+    HandshakeRequest req;
+    req.server_name = ep_.sni;
+    fingerprint::SipOptionsRequest sip;
+    sip.transport = "TLS";
+    sip.target_host = ep_.sni.empty() ? ep_.ip.to_string() : ep_.sni;
+    sip.target_port = ep_.port;
+    boost::system::error_code ec;
+    auto local = sock->socket().local_endpoint(ec);
+    sip.local_host = ec ? "127.0.0.1" : local.address().to_string();
+    sip.local_port = ec ? 5061 : local.port();
+    std::array<uint8_t, 12> rnd{};
+    RAND_bytes(rnd.data(), static_cast<int>(rnd.size()));
+    std::string token;
+    for (uint8_t b : rnd) token += hexCode(b, 2).substr(2);
+    sip.call_id = token + "@tlsaudit";
+    sip.branch = token.substr(0, 12);
+    sip.tag = token.substr(12);
+    req.sip_options = sip;
+    auto result = co_await runOpensslHandshake(*sock, req, opt_.timeout);
+    sock->close();
+    auto* app = report_.mutable_application();
+    if (result.sip) {
+      app->set_sip_status(result.sip->status_line);
+      app->set_sip_user_agent(result.sip->user_agent);
+      app->set_sip_server(result.sip->server);
+    } else {
+      addError("sip", "protocol",
+               !result.completed ? "TLS handshake for SIP OPTIONS failed: " + result.error
+                                 : result.sip_error,
+               v1::TLS_VERSION_UNSPECIFIED);
+    }
+  }
+
+  net::awaitable<void> probeSsl2() {
+    auto& vs = versions_[kSsl2Wire];
+    vs.tested = true;
+    std::vector<uint32_t> kinds;
+    for (const auto& k : allSsl2CipherKinds()) kinds.push_back(k.code);
+    std::array<uint8_t, 16> challenge{};
+    RAND_bytes(challenge.data(), static_cast<int>(challenge.size()));
+    auto ex = co_await exchange(buildSsl2ClientHello(kSsl2Wire, kinds, challenge), true);
+    if (ex.outcome != Exchange::Outcome::kFlight || !ex.flight.ssl2_hello) co_return;
+    const auto& hello = *ex.flight.ssl2_hello;
+    vs.supported = true;
+    for (uint32_t spec : hello.cipher_specs) {
+      if (findSsl2CipherKind(spec)) vs.ssl2_kinds.push_back(spec);
+    }
+    if (vs.ssl2_kinds.empty()) vs.note = "SSLv2 enabled but no common cipher kinds";
+    if (!ex.flight.certificates.empty()) noteChain(ex.flight.certificates, v1::SSL2);
+  }
+
+  // ---- connections ----------------------------------------------------------------------------
+
+  net::awaitable<std::optional<Connection>> openConnection() {
+    if (connections_ >= opt_.max_connections) {
+      stop("budget", "connection budget of " + std::to_string(opt_.max_connections) + " spent");
+      co_return std::nullopt;
+    }
+    auto permit = co_await gate_.acquire(ep_.ip.to_string());
+    ++connections_;
+    auto sock = ProbeSocket::create(co_await net::asio::this_coro::executor);
+    auto r = co_await sock->connect(net::tcp::endpoint(ep_.ip, ep_.port), opt_.timeout);
+    if (r != IoResult::kOk) {
+      stop("connect", std::string(net::ioResultName(r)),
+           r == IoResult::kTimeout ? "TCP connect timed out after " + ms(opt_.timeout)
+                                   : "TCP connect failed: " + sock->lastError());
+      co_return std::nullopt;
+    }
+    report_.set_reachable(true);
+    if (ep_.starttls != StarttlsProtocol::kNone) {
+      if (auto err = co_await starttls(*sock); !err.empty()) {
+        stop("starttls", "protocol", err);
+        co_return std::nullopt;
+      }
+    }
+    co_return Connection{sock, std::move(permit)};
+  }
+
+  net::awaitable<std::string> starttls(ProbeSocket& sock) {
+    StarttlsDialogue dialogue(ep_.starttls, ep_.sni.empty() ? ep_.host : ep_.sni);
+    auto step = dialogue.start();
+    for (int rounds = 0; rounds < 64; ++rounds) {
+      using Kind = StarttlsDialogue::Step::Kind;
+      if (step.kind == Kind::kReady) {
+        if (report_.application().banner().empty() && !dialogue.banner().empty()) {
+          report_.mutable_application()->set_banner(dialogue.banner());
+        }
+        co_return "";
+      }
+      if (step.kind == Kind::kFailed) co_return std::string(starttlsName(ep_.starttls)) + ": " + step.error;
+      if (step.kind == Kind::kSend) {
+        auto r = co_await sock.writeAll(step.to_send, opt_.timeout);
+        if (r != IoResult::kOk) co_return "STARTTLS write: " + std::string(net::ioResultName(r));
+        step = dialogue.onData({});
+        continue;
+      }
+      std::vector<uint8_t> buf;
+      auto r = co_await sock.readSome(buf, 4096, opt_.timeout);
+      if (r != IoResult::kOk) {
+        co_return std::string(starttlsName(ep_.starttls)) + " dialogue: " +
+            (r == IoResult::kTimeout ? "no answer within " + ms(opt_.timeout)
+                                     : std::string(net::ioResultName(r)));
+      }
+      step = dialogue.onData(buf);
+    }
+    co_return "STARTTLS dialogue did not finish";
+  }
+
+  net::awaitable<Exchange> exchange(std::vector<uint8_t> hello, bool ssl2 = false) {
+    Exchange ex;
+    if (stopped_) {
+      ex.outcome = Exchange::Outcome::kBudget;
+      co_return ex;
+    }
+    auto conn = co_await openConnection();
+    if (!conn) {
+      ex.outcome = Exchange::Outcome::kConnectFailed;
+      co_return ex;
+    }
+    auto& sock = conn->socket;
+    ex.io = co_await sock->writeAll(hello, opt_.timeout);
+    std::vector<uint8_t> buf;
+    auto deadline = std::chrono::steady_clock::now() + opt_.timeout;
+    while (ex.io == IoResult::kOk) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        ex.io = IoResult::kTimeout;
+        break;
+      }
+      ex.io = co_await sock->readSome(buf, 16384, left);
+      if (ex.io != IoResult::kOk) break;
+      ex.flight = parseServerFlight(buf, ssl2);
+      if (ex.flight.state != ParsedFlight::State::kIncomplete) break;
+    }
+    sock->close();
+    ex.bytes = buf.size();
+    ex.flight = parseServerFlight(buf, ssl2);
+    using S = ParsedFlight::State;
+    if (ex.flight.state == S::kComplete) {
+      ex.outcome = Exchange::Outcome::kFlight;
+      answered_ = true;
+    } else if (ex.flight.state == S::kError) {
+      ex.outcome = Exchange::Outcome::kProtocolError;
+      ex.error = ex.flight.error;
+      answered_ = true;
+      addError("hello", "protocol", ex.error, v1::TLS_VERSION_UNSPECIFIED);
+    } else if (buf.empty() && ex.io == IoResult::kTimeout) {
+      ex.outcome = Exchange::Outcome::kNoAnswer;
+      if (!answered_) {
+        stop("hello", "timeout", "no answer to the ClientHello within " + ms(opt_.timeout));
+      } else if (++timeouts_ >= 2) {
+        stop("hello", "timeout", "endpoint stopped answering (" + std::to_string(timeouts_) +
+                                     " hellos without answer)");
+      }
+    } else {
+      ex.outcome = Exchange::Outcome::kClosed;
+      if (!buf.empty()) {
+        ex.error = "connection " +
+                   std::string(ex.io == IoResult::kTimeout ? "stalled" : "closed") + " after " +
+                   std::to_string(buf.size()) + " bytes, mid-message";
+        addError("hello", ex.io == IoResult::kTimeout ? "timeout" : "truncated", ex.error,
+                 v1::TLS_VERSION_UNSPECIFIED);
+        answered_ = true;
+      }
+    }
+    if (opt_.trace) opt_.trace(describe(hello, ssl2, ex));
+    if (pending_choke_size_ && (ex.serverHello() || ex.alert())) {
+      // A smaller hello got the answer a bigger one did not: the stack chokes on size.
+      max_suites_ = std::max(opt_.min_suites_per_hello, pending_choke_size_);
+      pending_choke_size_ = 0;
+    }
+    co_return ex;
+  }
+
+  std::string describe(const std::vector<uint8_t>& hello, bool ssl2, const Exchange& ex) {
+    std::string line = ep_.ip.to_string() + ":" + std::to_string(ep_.port) + " #" +
+                       std::to_string(connections_) + " sent " + std::to_string(hello.size()) +
+                       (ssl2 ? " bytes (SSLv2 hello)" : " bytes") + " -> ";
+    if (auto* sh = ex.serverHello()) {
+      line += std::string(sh->hello_retry_request ? "HelloRetryRequest " : "ServerHello ") +
+              versionLabel(sh->version) + " suite " + hexCode(sh->cipher_suite);
+      if (sh->key_share_group) line += " group " + hexCode(*sh->key_share_group);
+    } else if (auto* a = ex.alert()) {
+      line += "alert " + alertName(a->description);
+    } else if (ex.flight.ssl2_hello) {
+      line += "SSLv2 SERVER-HELLO";
+    } else {
+      line += std::string(net::ioResultName(ex.io)) + " after " + std::to_string(ex.bytes) +
+              " bytes" + (ex.error.empty() ? "" : " (" + ex.error + ")");
+    }
+    return line;
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+
+  static std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+  static std::string versionLabel(uint16_t wire) {
+    switch (wire) {
+      case kSsl3Wire: return "SSLv3";
+      case kTls10Wire: return "TLS 1.0";
+      case kTls11Wire: return "TLS 1.1";
+      case kTls12Wire: return "TLS 1.2";
+      case kTls13Wire: return "TLS 1.3";
+      default: return "version " + hexCode(wire);
+    }
+  }
+
+  void addError(const std::string& stage, const std::string& kind, const std::string& message,
+                v1::TlsVersion version) {
+    if (report_.errors_size() >= 50) return;
+    for (const auto& e : report_.errors()) {
+      if (e.stage() == stage && e.message() == message) return;
+    }
+    auto* e = report_.add_errors();
+    e->set_stage(stage);
+    e->set_kind(kind);
+    e->set_message(message);
+    e->set_version(version);
+  }
+
+  void stop(const std::string& stage, const std::string& kind, const std::string& message = "") {
+    if (stopped_) return;
+    stopped_ = true;
+    addError(stage, kind, message.empty() ? kind : message, v1::TLS_VERSION_UNSPECIFIED);
+  }
+
+  void finishReport();
+
+ private:
+  Endpoint ep_;
+  ProbeOptions opt_;
+  net::ConnectionGate& gate_;
+  size_t max_suites_;
+  std::vector<uint8_t> x25519_;
+  std::vector<uint16_t> sigalgs_;
+  v1::TlsReport report_;
+  uint32_t connections_ = 0;
+  bool stopped_ = false;
+  bool answered_ = false;
+  int timeouts_ = 0;
+  int choke_checks_ = 0;
+  size_t pending_choke_size_ = 0;
+  std::map<uint16_t, VersionState> versions_;
+  std::map<uint16_t, std::set<v1::TlsVersion>> groups_;
+  std::vector<uint16_t> groups_found_13_;
+  std::map<std::string, ChainRecord> chains_;
+  std::vector<std::string> chain_order_;
+  std::set<uint16_t> signature_schemes_;
+  std::vector<std::string> alpn_candidates_ = {"h2", "http/1.1"};
+  std::vector<std::string> alpn_found_;
+  bool extensions_seen_ = false;
+  uint16_t extensions_wire_ = 0;
+};
+
+bool EndpointProber::takeSuite(std::vector<uint16_t>& offered, uint16_t code, VersionState& vs,
+                               size_t chunk_index) {
+  auto it = std::find(offered.begin(), offered.end(), code);
+  if (it == offered.end()) {
+    addError("hello", "protocol", "server chose cipher suite " + hexCode(code) + " that was not offered",
+             v1::TLS_VERSION_UNSPECIFIED);
+    return false;
+  }
+  offered.erase(it);
+  vs.supported = true;
+  if (std::find(vs.accepted.begin(), vs.accepted.end(), code) == vs.accepted.end()) {
+    vs.accepted.push_back(code);
+  }
+  vs.chunk_ids.insert(chunk_index);
+  vs.chunks_used = vs.chunk_ids.size();
+  return true;
+}
+
+void EndpointProber::finishReport() {
+  bool any = false;
+  const v1::TlsVersion order[] = {v1::SSL2, v1::SSL3, v1::TLS1_0, v1::TLS1_1, v1::TLS1_2, v1::TLS1_3};
+  int highest_client_auth = -1;
+  for (auto version : order) {
+    auto it = versions_.find(wireFromVersion(version));
+    if (it == versions_.end() || !it->second.tested) continue;
+    const auto& vs = it->second;
+    auto* vr = report_.add_versions();
+    vr->set_version(version);
+    vr->set_supported(vs.supported);
+    any |= vs.supported;
+    vr->set_note(vs.note);
+    if (!vs.supported) continue;
+    vr->set_cipher_order(vs.order);
+    vr->set_server_preference(vs.order == v1::CIPHER_ORDER_SERVER);
+    for (uint32_t kind : vs.ssl2_kinds) {
+      const auto* k = findSsl2CipherKind(kind);
+      auto* cs = vr->add_cipher_suites();
+      cs->set_code(kind);
+      cs->set_name(std::string(k->name));
+      cs->set_kx("RSA");
+      cs->set_auth("RSA");
+      cs->set_cipher(std::string(k->cipher));
+      cs->set_mac("MD5");
+      cs->set_bits(k->bits);
+      cs->set_export_(k->export_grade);
+    }
+    for (uint16_t code : vs.accepted) {
+      const auto* s = findCipherSuite(code);
+      auto* cs = vr->add_cipher_suites();
+      cs->set_code(code);
+      if (s) {
+        cs->set_name(std::string(s->name));
+        cs->set_kx(std::string(s->kx));
+        cs->set_auth(std::string(s->auth));
+        cs->set_cipher(std::string(s->cipher));
+        cs->set_mac(std::string(s->mac));
+        cs->set_bits(s->bits);
+        cs->set_forward_secret(isForwardSecret(*s));
+        cs->set_export_(s->export_grade);
+      } else {
+        cs->set_name("UNKNOWN_" + hexCode(code));
+      }
+      if (auto o = vs.observations.find(code); o != vs.observations.end()) {
+        cs->set_kx_group(o->second.group);
+        cs->set_kx_bits(o->second.bits);
+      }
+    }
+    if (vs.client_auth) {
+      auto* ca = vr->mutable_client_auth();
+      ca->set_version(version);
+      ca->set_requested(true);
+      for (uint16_t alg : vs.client_auth->signature_algorithms) {
+        const auto* sch = findSignatureScheme(alg);
+        ca->add_signature_algorithms(sch ? std::string(sch->name) : "unknown_" + hexCode(alg));
+      }
+      for (const auto& dn : vs.client_auth->ca_names) {
+        auto name = formatDistinguishedName(dn);
+        ca->add_ca_names(name.ok() ? *name : "<unparseable name>");
+      }
+      static const std::map<uint8_t, std::string> kTypes = {
+          {1, "rsa_sign"}, {2, "dss_sign"}, {3, "rsa_fixed_dh"}, {4, "dss_fixed_dh"},
+          {5, "rsa_ephemeral_dh"}, {6, "dss_ephemeral_dh"}, {20, "fortezza_dms"},
+          {64, "ecdsa_sign"}, {65, "rsa_fixed_ecdh"}, {66, "ecdsa_fixed_ecdh"}};
+      for (uint8_t t : vs.client_auth->certificate_types) {
+        auto k = kTypes.find(t);
+        ca->add_certificate_types(k != kTypes.end() ? k->second : "type_" + std::to_string(t));
+      }
+      if (static_cast<int>(version) > highest_client_auth) {
+        highest_client_auth = version;
+        *report_.mutable_client_auth() = *ca;
+      }
+    }
+  }
+  report_.set_tls(any);
+  if (!report_.client_auth().requested() && any) report_.mutable_client_auth()->set_requested(false);
+
+  for (const auto& [code, versions] : groups_) {
+    auto* g = report_.add_groups();
+    g->set_code(code);
+    if (const auto* info = findNamedGroup(code)) {
+      g->set_name(std::string(info->name));
+      g->set_kind(std::string(info->kind));
+      g->set_bits(info->bits);
+    } else {
+      g->set_name("unknown_" + hexCode(code));
+    }
+    for (auto v : versions) g->add_versions(v);
+  }
+
+  for (const auto& key : chain_order_) {
+    const auto& rec = chains_.at(key);
+    ChainAnalysis analysis;
+    std::string name = ep_.sni.empty() ? ep_.host : ep_.sni;
+    if (opt_.trust_store) {
+      analysis = analyzeChain(rec.ders, *opt_.trust_store, name, opt_.now());
+    } else {
+      for (const auto& der : rec.ders) {
+        auto c = analyzeCertificate(der);
+        if (c.ok()) {
+          c->set_source(v1::CERTIFICATE_SOURCE_PRESENTED);
+          *analysis.chain.add_certificates() = *c;
+        } else {
+          analysis.errors.push_back(std::string(c.status().message()));
+        }
+      }
+      analysis.chain.set_validation_error("not validated (no trust store)");
+    }
+    for (auto v : rec.versions) analysis.chain.add_versions(v);
+    *report_.add_chains() = std::move(analysis.chain);
+    for (const auto& err : analysis.errors) addError("certificate", "parse", err, v1::TLS_VERSION_UNSPECIFIED);
+  }
+
+  for (uint16_t s : signature_schemes_) {
+    const auto* sch = findSignatureScheme(s);
+    report_.add_signature_algorithms(sch ? std::string(sch->name) : "unknown_" + hexCode(s));
+  }
+  for (const auto& a : alpn_found_) report_.mutable_extensions()->add_alpn(a);
+  if (!any) report_.clear_extensions();
+}
+
+}  // namespace
+
+const std::vector<uint16_t>& legacySuitesByPriority() {
+  static const std::vector<uint16_t> order = buildLegacyPriority();
+  return order;
+}
+
+const std::vector<uint16_t>& tls13Suites() {
+  static const std::vector<uint16_t> suites = [] {
+    std::vector<uint16_t> out;
+    for (const auto& s : allCipherSuites()) {
+      if (s.tls13) out.push_back(s.code);
+    }
+    return out;
+  }();
+  return suites;
+}
+
+net::awaitable<v1::TlsReport> probeEndpoint(Endpoint endpoint, ProbeOptions options,
+                                            net::ConnectionGate& gate) {
+  EndpointProber prober(std::move(endpoint), std::move(options), gate);
+  co_return co_await prober.run();
+}
+
+}  // namespace tlsaudit::collectors::tls

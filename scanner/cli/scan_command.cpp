@@ -1,0 +1,164 @@
+#include "scanner/cli/scan_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <mutex>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "collectors/net/targets.h"
+#include "scanner/output/report_format.h"
+#include "scanner/scan_pipeline.h"
+
+namespace tlsaudit::scanner {
+namespace {
+
+// Implicit-TLS and STARTTLS ports where devices and servers commonly speak TLS: HTTPS and its
+// alternates, SIP-TLS, LDAPS, IMAPS, POP3S, SMTPS/submission, FTPS, RDP, WinRM, Kubernetes, MQTT.
+constexpr const char* kDefaultPorts = "443,8443,5061,636,993,995,465,587,990,3389,5986,6443,8883,9443";
+
+struct ScanArgs {
+  std::vector<std::string> targets;
+  std::string ports = kDefaultPorts;
+  std::string sni;
+  std::string starttls = "auto";
+  double timeout = 5.0;
+  size_t concurrency = 32;
+  size_t per_host = 2;
+  double rate = 0;
+  std::vector<std::string> ca_files;
+  bool no_system_trust = false;
+  std::string format = "table";
+  size_t max_suites = 64;
+  bool no_progress = false;
+  bool trace = false;
+};
+
+std::string nowRfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  return google::protobuf::util::TimeUtil::ToString(google::protobuf::util::TimeUtil::SecondsToTimestamp(secs));
+}
+
+int runScanCommand(const ScanArgs& a) {
+  auto fail = [](const std::string& msg) {
+    std::cerr << "tlsaudit scan: " << msg << "\n";
+    return 2;
+  };
+  ScanSettings s;
+  auto targets = net::parseTargets(a.targets);
+  if (!targets.ok()) return fail(std::string(targets.status().message()));
+  s.targets = *std::move(targets);
+  auto ports = net::parsePortList(a.ports);
+  if (!ports.ok()) return fail(std::string(ports.status().message()));
+  s.ports = *ports;
+  if (!(a.timeout > 0 && a.timeout <= 600)) return fail("--timeout must be between 0 and 600 seconds");
+  if (a.concurrency < 1 || a.concurrency > 4096) return fail("--concurrency must be 1..4096");
+  if (a.per_host < 1 || a.per_host > 64) return fail("--per-host must be 1..64");
+  if (a.rate < 0) return fail("--rate must be 0 (unlimited) or a positive number");
+  if (a.max_suites < 1 || a.max_suites > 512) return fail("--max-suites must be 1..512");
+  s.sni = a.sni;
+  s.starttls = a.starttls;
+  s.concurrency = a.concurrency;
+  s.per_host = a.per_host;
+  s.rate = a.rate;
+  s.probe.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout * 1000));
+  s.probe.max_suites_per_hello = a.max_suites;
+  s.probe.min_suites_per_hello = std::min<size_t>(8, a.max_suites);
+  auto store = collectors::tls::TrustStore::load(a.ca_files, !a.no_system_trust);
+  if (!store.ok()) return fail(std::string(store.status().message()));
+  s.probe.trust_store = *store;
+  if (a.trace) {
+    auto mutex = std::make_shared<std::mutex>();
+    s.probe.trace = [mutex](const std::string& line) {
+      std::lock_guard lock(*mutex);
+      std::cerr << line << "\n";
+    };
+  }
+
+  bool tty_err = isatty(STDERR_FILENO) && !a.no_progress;
+  bool tty_out = isatty(STDOUT_FILENO);
+  auto& out = std::cout;
+  bool first = true;
+  std::string started = nowRfc3339();
+  if (a.format == "json") {
+    out << "{\n\"toolVersion\": \"" << TLSAUDIT_VERSION << "\",\n\"startedAt\": \"" << started
+        << "\",\n\"reports\": [";
+  } else if (a.format == "csv") {
+    writeCsvHeader(out);
+  }
+  uint64_t last_draw = 0;
+  auto progress = [&](uint64_t done, uint64_t total) {
+    if (!tty_err) return;
+    if (done != total && done - last_draw < std::max<uint64_t>(1, total / 200)) return;
+    last_draw = done;
+    int width = 30;
+    int filled = total ? static_cast<int>(width * done / total) : width;
+    std::cerr << "\r[" << std::string(static_cast<size_t>(filled), '#')
+              << std::string(static_cast<size_t>(width - filled), ' ') << "] " << done << "/"
+              << total << " endpoints" << std::flush;
+    if (done == total) std::cerr << "\r" << std::string(60, ' ') << "\r" << std::flush;
+  };
+  auto sink = [&](tlsaudit::v1::TlsReport&& report) {
+    if (tty_err) std::cerr << "\r" << std::string(60, ' ') << "\r";
+    if (a.format == "json") {
+      out << (first ? "\n" : ",\n") << reportToJson(report, true);
+    } else if (a.format == "csv") {
+      writeCsvRows(out, report);
+    } else {
+      writeTable(out, report, TableStyle{tty_out});
+    }
+    first = false;
+    out.flush();
+  };
+  auto status = runScan(s, sink, progress);
+  if (!status.ok()) return fail(std::string(status.message()));
+  if (a.format == "json") {
+    out << (first ? "" : "\n") << "],\n\"finishedAt\": \"" << nowRfc3339() << "\"\n}\n";
+  }
+  out.flush();
+  return 0;
+}
+
+}  // namespace
+
+void addScanCommand(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ScanArgs>();
+  auto* cmd = app.add_subcommand("scan", "Probe TLS endpoints and report versions, cipher suites, "
+                                          "groups, certificates, client-auth and behaviours");
+  cmd->add_option("targets", args->targets,
+                  "host, host:port, [v6]:port, IPv4/IPv6 address, CIDR block, scheme://host[:port] "
+                  "(smtp, imap, pop3, ftp, ldap, xmpp, postgres, sips, https...), or @FILE")
+      ->required();
+  cmd->add_option("--ports", args->ports, "ports for targets without one (list and ranges)")
+      ->capture_default_str();
+  cmd->add_option("--sni", args->sni, "server name to send (default: the target's host name)");
+  cmd->add_option("--starttls", args->starttls,
+                  "auto (by well-known port), none, smtp, imap, pop3, ftp, ldap, xmpp, postgres")
+      ->capture_default_str();
+  cmd->add_option("--timeout", args->timeout, "seconds per connect and per answer")
+      ->capture_default_str();
+  cmd->add_option("--concurrency", args->concurrency, "endpoints probed at once")
+      ->capture_default_str();
+  cmd->add_option("--per-host", args->per_host, "simultaneous connections to one address")
+      ->capture_default_str();
+  cmd->add_option("--rate", args->rate, "new connections per second overall (0 = unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--ca-file", args->ca_files, "extra trusted roots (PEM), repeatable");
+  cmd->add_flag("--no-system-trust", args->no_system_trust,
+                "validate only against --ca-file roots");
+  cmd->add_option("--format", args->format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
+  cmd->add_option("--max-suites", args->max_suites,
+                  "cipher suites offered per ClientHello (smaller is gentler on embedded stacks)")
+      ->capture_default_str();
+  cmd->add_flag("--no-progress", args->no_progress, "no progress bar on a terminal");
+  cmd->add_flag("--trace", args->trace, "print one line per connection to stderr");
+  cmd->callback([args, &exit_code] { exit_code = runScanCommand(*args); });
+}
+
+}  // namespace tlsaudit::scanner

@@ -1,0 +1,28 @@
+// tlsaudit: one binary for one-shot scans and (later) the daemon. Subcommands live in
+// scanner/cli; this file only dispatches.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "scanner/cli/scan_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tlsaudit: network-wide TLS crypto-compliance scanner"};
+  app.set_version_flag("--version", TLSAUDIT_VERSION);
+  app.require_subcommand(1);
+  int exit_code = 0;
+  tlsaudit::scanner::addScanCommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tlsaudit: " << e.what() << " (see tlsaudit --help)\n";
+    return 2;
+  }
+  return exit_code;
+}
