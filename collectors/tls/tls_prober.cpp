@@ -256,7 +256,11 @@ class EndpointProber {
     }
 
     // 2. TLS 1.3 (skipped when the first hello showed a lower maximum).
-    if (highest == 0 || highest == kTls13Wire) co_await enumerateTls13();
+    if (highest == 0 || highest == kTls13Wire) {
+      co_await enumerateTls13();
+    } else {
+      versions_[kTls13Wire].tested = true;  // a TLS 1.3 server never answers that hello below 1.3
+    }
     if (stopped_) co_return;
 
     // 3. TLS 1.2 down to SSLv3 by elimination.

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package tlsaudit needs to build, test, fuzz and benchmark.
+# Idempotent and non-interactive; run as root (or through sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libssl-dev openssl ca-certificates
+  protobuf-compiler libprotobuf-dev libabsl-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # tests: GoogleTest, Python test servers, process tools
+  libgtest-dev libgmock-dev python3 procps
+  # fuzzing (clang + libFuzzer + sanitizers)
+  clang libclang-rt-14-dev libfuzzer-14-dev
+  # benchmarks: peer tools, loopback-only namespaces, peak RSS
+  sslscan testssl.sh util-linux iproute2 time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
