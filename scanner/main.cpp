@@ -1,8 +1,7 @@
 // tlsaudit: one binary for one-shot scans and (later) the daemon. Subcommands live in
 // scanner/cli; this file only dispatches.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "scanner/cli/scan_command.h"
 

@@ -134,8 +134,8 @@ net::awaitable<void> worker(const ScanSettings& s, TaskSource& source, OrderedSi
       boost::system::error_code ec;
       ep.ip = net::asio::ip::make_address(t.host, ec);
       if (ec) {
-        auto results = co_await resolver.async_resolve(t.host, std::to_string(task->port),
-                                                       net::asio::redirect_error(net::use_awaitable, ec));
+        auto results = co_await resolver.async_resolve(
+            t.host, std::to_string(task->port), net::asio::redirect_error(net::use_awaitable, ec));
         if (ec || results.empty()) {
           v1::TlsReport report;
           report.mutable_target()->set_host(t.host);
@@ -179,7 +179,8 @@ absl::Status runScan(const ScanSettings& settings, const ReportSink& sink,
         "' is not one of auto, none, smtp, imap, pop3, ftp, ldap, xmpp, postgres");
   }
   if (settings.ports.empty()) return absl::InvalidArgumentError("--ports: no ports given");
-  unsigned threads = settings.threads ? settings.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      settings.threads ? settings.threads : std::max(1u, std::thread::hardware_concurrency());
   net::asio::io_context io(static_cast<int>(threads));
   net::ConnectionGate gate(settings.per_host, settings.rate);
   TaskSource source(settings);

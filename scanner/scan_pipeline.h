@@ -16,13 +16,13 @@ namespace tlsaudit::scanner {
 
 struct ScanSettings {
   std::vector<net::TargetSpec> targets;
-  std::vector<uint16_t> ports;   // for targets without a port
-  std::string sni;               // overrides the name sent; empty: the target's host name
-  std::string starttls = "auto"; // auto, none, or a protocol name
-  size_t concurrency = 32;       // endpoints probed at once
-  size_t per_host = 2;           // connections at once to one address
-  double rate = 0;               // new connections per second overall, 0 = unlimited
-  unsigned threads = 0;          // 0: one per core
+  std::vector<uint16_t> ports;    // for targets without a port
+  std::string sni;                // overrides the name sent; empty: the target's host name
+  std::string starttls = "auto";  // auto, none, or a protocol name
+  size_t concurrency = 32;        // endpoints probed at once
+  size_t per_host = 2;            // connections at once to one address
+  double rate = 0;                // new connections per second overall, 0 = unlimited
+  unsigned threads = 0;           // 0: one per core
   collectors::tls::ProbeOptions probe;
 };
 

@@ -48,7 +48,8 @@ class ConnectionGate {
    public:
     Permit() = default;
     Permit(ConnectionGate* gate, std::string host) : gate_(gate), host_(std::move(host)) {}
-    Permit(Permit&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)), host_(std::move(o.host_)) {}
+    Permit(Permit&& o) noexcept
+        : gate_(std::exchange(o.gate_, nullptr)), host_(std::move(o.host_)) {}
     Permit& operator=(Permit&& o) noexcept;
     ~Permit();
 

@@ -4,13 +4,20 @@ namespace tlsaudit::net {
 
 const char* ioResultName(IoResult r) {
   switch (r) {
-    case IoResult::kOk: return "ok";
-    case IoResult::kTimeout: return "timeout";
-    case IoResult::kRefused: return "refused";
-    case IoResult::kReset: return "reset";
-    case IoResult::kEof: return "eof";
-    case IoResult::kUnreachable: return "unreachable";
-    case IoResult::kError: return "error";
+    case IoResult::kOk:
+      return "ok";
+    case IoResult::kTimeout:
+      return "timeout";
+    case IoResult::kRefused:
+      return "refused";
+    case IoResult::kReset:
+      return "reset";
+    case IoResult::kEof:
+      return "eof";
+    case IoResult::kUnreachable:
+      return "unreachable";
+    case IoResult::kError:
+      return "error";
   }
   return "error";
 }

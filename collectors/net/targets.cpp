@@ -5,7 +5,6 @@
 #include <charconv>
 #include <fstream>
 
-
 namespace tlsaudit::net {
 namespace {
 
@@ -15,10 +14,10 @@ struct SchemeInfo {
 };
 // Well-known ports: IANA service registry.
 constexpr SchemeInfo kSchemes[] = {
-    {"https", 443}, {"tls", 443},   {"smtp", 25},   {"smtps", 465},  {"submission", 587},
-    {"imap", 143},  {"imaps", 993}, {"pop3", 110},  {"pop3s", 995},  {"ftp", 21},
-    {"ftps", 990},  {"ldap", 389},  {"ldaps", 636}, {"xmpp", 5222}, {"postgres", 5432},
-    {"sips", 5061},
+    {"https", 443},      {"tls", 443},   {"smtp", 25},       {"smtps", 465},
+    {"submission", 587}, {"imap", 143},  {"imaps", 993},     {"pop3", 110},
+    {"pop3s", 995},      {"ftp", 21},    {"ftps", 990},      {"ldap", 389},
+    {"ldaps", 636},      {"xmpp", 5222}, {"postgres", 5432}, {"sips", 5061},
 };
 
 std::string cat(std::initializer_list<std::string_view> parts) {
@@ -150,7 +149,8 @@ absl::StatusOr<TargetSpec> parseTarget(std::string_view text) {
   if (ec && !validHostname(host)) {
     return bad("not a host name, IPv4/IPv6 address or CIDR block");
   }
-  if (!ec && addr.is_v6() && rest.front() != '[' && std::count(rest.begin(), rest.end(), ':') == 1) {
+  if (!ec && addr.is_v6() && rest.front() != '[' &&
+      std::count(rest.begin(), rest.end(), ':') == 1) {
     return bad("write IPv6 addresses with a port as [ADDRESS]:PORT");
   }
   t.host = std::string(host);
@@ -179,8 +179,8 @@ absl::StatusOr<std::vector<TargetSpec>> parseTargets(const std::vector<std::stri
         if (trimmed.empty() || trimmed.front() == '#') continue;
         auto t = parseTarget(trimmed);
         if (!t.ok()) {
-          return absl::InvalidArgumentError(
-              path + ":" + std::to_string(line_no) + ": " + std::string(t.status().message()));
+          return absl::InvalidArgumentError(path + ":" + std::to_string(line_no) + ": " +
+                                            std::string(t.status().message()));
         }
         out.push_back(*std::move(t));
       }
@@ -206,8 +206,8 @@ absl::StatusOr<std::vector<uint16_t>> parsePortList(std::string_view text) {
     };
     uint64_t a = 0, b = 0;
     if (auto dash = item.find('-'); dash != std::string_view::npos) {
-      if (!parseUint(item.substr(0, dash), 65535, a) || !parseUint(item.substr(dash + 1), 65535, b) ||
-          a == 0 || b < a) {
+      if (!parseUint(item.substr(0, dash), 65535, a) ||
+          !parseUint(item.substr(dash + 1), 65535, b) || a == 0 || b < a) {
         return bad();
       }
     } else {
@@ -215,7 +215,8 @@ absl::StatusOr<std::vector<uint16_t>> parsePortList(std::string_view text) {
       b = a;
     }
     for (uint64_t p = a; p <= b; ++p) {
-      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(static_cast<uint16_t>(p));
+      if (std::find(out.begin(), out.end(), p) == out.end())
+        out.push_back(static_cast<uint16_t>(p));
     }
     start = comma + 1;
   }

@@ -16,10 +16,10 @@
 namespace tlsaudit::net {
 
 struct TargetSpec {
-  std::string original;       // as written, for messages
-  std::string host;           // name or address literal (no brackets); empty for CIDR
+  std::string original;  // as written, for messages
+  std::string host;      // name or address literal (no brackets); empty for CIDR
   std::optional<uint16_t> port;
-  std::string scheme;         // "" or the lower-case scheme
+  std::string scheme;  // "" or the lower-case scheme
   // CIDR block: first address and number of addresses (hosts enumerated lazily).
   std::optional<asio::ip::address> network_base;
   uint64_t network_size = 0;

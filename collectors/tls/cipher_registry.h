@@ -36,10 +36,10 @@ bool isForwardSecret(const CipherSuiteInfo& suite);
 
 // SSLv2 cipher kinds (draft-hickman-netscape-ssl-00, "CIPHER-KIND" 3-byte codes).
 struct Ssl2CipherKind {
-  uint32_t code;           // 24-bit value, e.g. 0x010080
-  std::string_view name;   // SSL_CK_RC4_128_WITH_MD5
-  std::string_view cipher; // RC4_128, RC4_40, RC2_128_CBC, RC2_40_CBC, IDEA_128_CBC, DES_64_CBC,
-                           // DES_192_EDE3_CBC
+  uint32_t code;            // 24-bit value, e.g. 0x010080
+  std::string_view name;    // SSL_CK_RC4_128_WITH_MD5
+  std::string_view cipher;  // RC4_128, RC4_40, RC2_128_CBC, RC2_40_CBC, IDEA_128_CBC, DES_64_CBC,
+                            // DES_192_EDE3_CBC
   uint16_t bits;
   bool export_grade;
 };
@@ -49,10 +49,10 @@ const Ssl2CipherKind* findSsl2CipherKind(uint32_t code);
 // IANA "TLS Supported Groups" (formerly EC named curves) registry.
 struct NamedGroupInfo {
   uint16_t code;
-  std::string_view name;   // x25519, secp256r1, ffdhe2048, X25519MLKEM768, ...
-  std::string_view kind;   // ECDHE, FFDHE, HYBRID, PQ
-  uint16_t bits;           // EC key bits or FFDHE modulus bits (hybrids: of the classical part)
-  bool deprecated;         // marked not recommended / deprecated by IANA (e.g. sect163k1)
+  std::string_view name;  // x25519, secp256r1, ffdhe2048, X25519MLKEM768, ...
+  std::string_view kind;  // ECDHE, FFDHE, HYBRID, PQ
+  uint16_t bits;          // EC key bits or FFDHE modulus bits (hybrids: of the classical part)
+  bool deprecated;        // marked not recommended / deprecated by IANA (e.g. sect163k1)
 };
 std::span<const NamedGroupInfo> allNamedGroups();
 const NamedGroupInfo* findNamedGroup(uint16_t code);
@@ -62,8 +62,8 @@ const NamedGroupInfo* findNamedGroup(uint16_t code);
 // rsa_pkcs1_md5, dsa_sha1, ecdsa_sha224.
 struct SignatureSchemeInfo {
   uint16_t code;
-  std::string_view name;   // rsa_pkcs1_sha256, ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, ed25519
-  std::string_view hash;   // MD5, SHA1, SHA224, SHA256, SHA384, SHA512, INTRINSIC, GOST...
+  std::string_view name;  // rsa_pkcs1_sha256, ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, ed25519
+  std::string_view hash;  // MD5, SHA1, SHA224, SHA256, SHA384, SHA512, INTRINSIC, GOST...
   std::string_view signature;  // RSA, RSA-PSS, DSA, ECDSA, EdDSA, GOST, ...
 };
 std::span<const SignatureSchemeInfo> allSignatureSchemes();

@@ -9,8 +9,8 @@
 namespace tlsaudit::collectors::tls {
 namespace {
 
-constexpr uint8_t kHandshakeRecord = 22;     // RFC 5246 §6.2.1 ContentType.handshake
-constexpr uint8_t kClientHelloType = 1;      // RFC 5246 §7.4 HandshakeType.client_hello
+constexpr uint8_t kHandshakeRecord = 22;       // RFC 5246 §6.2.1 ContentType.handshake
+constexpr uint8_t kClientHelloType = 1;        // RFC 5246 §7.4 HandshakeType.client_hello
 constexpr size_t kMaxRecordPlaintext = 16384;  // 2^14, RFC 5246 §6.2.1
 
 // Writes the extensions' contents (without the outer length prefix).

@@ -24,20 +24,20 @@ inline constexpr uint16_t kFallbackScsv = 0x5600;                // RFC 7507 §2
 
 // Extension types (IANA "TLS ExtensionType Values").
 namespace ext {
-inline constexpr uint16_t kServerName = 0;            // RFC 6066 §3
-inline constexpr uint16_t kStatusRequest = 5;         // RFC 6066 §8
-inline constexpr uint16_t kSupportedGroups = 10;      // RFC 8422 §5.1.1 / RFC 7919
-inline constexpr uint16_t kEcPointFormats = 11;       // RFC 8422 §5.1.2
-inline constexpr uint16_t kSignatureAlgorithms = 13;  // RFC 5246 §7.4.1.4.1 / RFC 8446 §4.2.3
-inline constexpr uint16_t kHeartbeat = 15;            // RFC 6520 §2
-inline constexpr uint16_t kAlpn = 16;                 // RFC 7301 §3.1
-inline constexpr uint16_t kPadding = 21;              // RFC 7685
-inline constexpr uint16_t kEncryptThenMac = 22;       // RFC 7366
-inline constexpr uint16_t kExtendedMasterSecret = 23; // RFC 7627
-inline constexpr uint16_t kSessionTicket = 35;        // RFC 5077
-inline constexpr uint16_t kSupportedVersions = 43;    // RFC 8446 §4.2.1
-inline constexpr uint16_t kPskKeyExchangeModes = 45;  // RFC 8446 §4.2.9
-inline constexpr uint16_t kKeyShare = 51;             // RFC 8446 §4.2.8
+inline constexpr uint16_t kServerName = 0;              // RFC 6066 §3
+inline constexpr uint16_t kStatusRequest = 5;           // RFC 6066 §8
+inline constexpr uint16_t kSupportedGroups = 10;        // RFC 8422 §5.1.1 / RFC 7919
+inline constexpr uint16_t kEcPointFormats = 11;         // RFC 8422 §5.1.2
+inline constexpr uint16_t kSignatureAlgorithms = 13;    // RFC 5246 §7.4.1.4.1 / RFC 8446 §4.2.3
+inline constexpr uint16_t kHeartbeat = 15;              // RFC 6520 §2
+inline constexpr uint16_t kAlpn = 16;                   // RFC 7301 §3.1
+inline constexpr uint16_t kPadding = 21;                // RFC 7685
+inline constexpr uint16_t kEncryptThenMac = 22;         // RFC 7366
+inline constexpr uint16_t kExtendedMasterSecret = 23;   // RFC 7627
+inline constexpr uint16_t kSessionTicket = 35;          // RFC 5077
+inline constexpr uint16_t kSupportedVersions = 43;      // RFC 8446 §4.2.1
+inline constexpr uint16_t kPskKeyExchangeModes = 45;    // RFC 8446 §4.2.9
+inline constexpr uint16_t kKeyShare = 51;               // RFC 8446 §4.2.8
 inline constexpr uint16_t kRenegotiationInfo = 0xFF01;  // RFC 5746 §3.2
 }  // namespace ext
 
@@ -51,14 +51,14 @@ struct HelloSpec {
   uint16_t record_version = kTls10Wire;  // record layer version (0x0301 is what servers expect)
   uint16_t client_version = kTls12Wire;  // legacy_version
   std::array<uint8_t, 32> random{};
-  std::vector<uint8_t> session_id;       // 0 or 32 bytes (TLS 1.3 middlebox compatibility)
+  std::vector<uint8_t> session_id;  // 0 or 32 bytes (TLS 1.3 middlebox compatibility)
   std::vector<uint16_t> cipher_suites;
-  bool renegotiation_scsv = false;       // append TLS_EMPTY_RENEGOTIATION_INFO_SCSV
-  bool fallback_scsv = false;            // append TLS_FALLBACK_SCSV
+  bool renegotiation_scsv = false;  // append TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+  bool fallback_scsv = false;       // append TLS_FALLBACK_SCSV
   std::vector<uint8_t> compression_methods = {0};
 
-  bool extensions = true;                // false: no extensions block at all (SSLv3 style)
-  std::string server_name;               // DNS name; empty (or an address literal) → no SNI
+  bool extensions = true;   // false: no extensions block at all (SSLv3 style)
+  std::string server_name;  // DNS name; empty (or an address literal) → no SNI
   std::vector<uint16_t> supported_groups;
   bool ec_point_formats = false;
   std::vector<uint16_t> signature_algorithms;

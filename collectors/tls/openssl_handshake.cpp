@@ -84,7 +84,8 @@ net::awaitable<HandshakeResult> runOpensslHandshake(net::ProbeSocket& socket,
   // Level 0 so that MD5/SHA-1 signatures, 1024-bit keys and TLS 1.0 can be observed.
   SSL_CTX_set_security_level(ctx.get(), 0);
   SSL_CTX_set_cipher_list(ctx.get(), "ALL:COMPLEMENTOFALL:@SECLEVEL=0");
-  SSL_CTX_set_options(ctx.get(), SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+  SSL_CTX_set_options(ctx.get(),
+                      SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   if (request.min_version) SSL_CTX_set_min_proto_version(ctx.get(), request.min_version);
   if (request.max_version) SSL_CTX_set_max_proto_version(ctx.get(), request.max_version);
@@ -102,7 +103,8 @@ net::awaitable<HandshakeResult> runOpensslHandshake(net::ProbeSocket& socket,
     co_return result;
   }
   SSL_set_ex_data(ssl.get(), exIndex(), &result);
-  if (!request.server_name.empty()) SSL_set_tlsext_host_name(ssl.get(), request.server_name.c_str());
+  if (!request.server_name.empty())
+    SSL_set_tlsext_host_name(ssl.get(), request.server_name.c_str());
   SSL_set_tlsext_status_type(ssl.get(), TLSEXT_STATUSTYPE_ocsp);
   BIO* rbio = BIO_new(BIO_s_mem());
   BIO* wbio = BIO_new(BIO_s_mem());
@@ -168,7 +170,8 @@ net::awaitable<HandshakeResult> runOpensslHandshake(net::ProbeSocket& socket,
 
   if (request.sip_options) {
     std::string msg = fingerprint::buildSipOptions(*request.sip_options);
-    int w = co_await drive([&] { return SSL_write(ssl.get(), msg.data(), static_cast<int>(msg.size())); });
+    int w = co_await drive(
+        [&] { return SSL_write(ssl.get(), msg.data(), static_cast<int>(msg.size())); });
     if (w <= 0) {
       result.sip_error = "sending OPTIONS failed: " + result.error;
       result.error.clear();

@@ -16,21 +16,21 @@
 namespace tlsaudit::collectors::tls {
 
 struct HandshakeRequest {
-  int min_version = 0;     // OpenSSL version constant (TLS1_VERSION ...), 0 = lowest
-  int max_version = 0;     // 0 = highest
-  std::string sigalgs;     // OpenSSL signature algorithm list, empty = OpenSSL's default
-  std::string server_name; // SNI, empty = none
+  int min_version = 0;      // OpenSSL version constant (TLS1_VERSION ...), 0 = lowest
+  int max_version = 0;      // 0 = highest
+  std::string sigalgs;      // OpenSSL signature algorithm list, empty = OpenSSL's default
+  std::string server_name;  // SNI, empty = none
   std::optional<fingerprint::SipOptionsRequest> sip_options;  // send OPTIONS after the handshake
 };
 
 struct HandshakeResult {
   bool completed = false;
-  std::string error;                // why it did not complete
-  int version = 0;                  // OpenSSL version constant
+  std::string error;  // why it did not complete
+  int version = 0;    // OpenSSL version constant
   uint16_t cipher_suite = 0;
   std::vector<std::vector<uint8_t>> chain;  // DER, as presented
   bool client_cert_requested = false;
-  std::vector<uint16_t> client_sigalgs;     // from the CertificateRequest
+  std::vector<uint16_t> client_sigalgs;               // from the CertificateRequest
   std::vector<std::vector<uint8_t>> client_ca_names;  // DER names
   std::string alpn;
   bool ocsp_stapled = false;

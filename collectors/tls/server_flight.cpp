@@ -92,8 +92,8 @@ class FlightParser {
     out_.ssl2 = true;
     if (data.size() < 3) return;
     size_t header = (data[0] & 0x80) ? 2 : 3;
-    size_t length = (data[0] & 0x80) ? ((data[0] & 0x7Fu) << 8) | data[1]
-                                     : ((data[0] & 0x3Fu) << 8) | data[1];
+    size_t length =
+        (data[0] & 0x80) ? ((data[0] & 0x7Fu) << 8) | data[1] : ((data[0] & 0x3Fu) << 8) | data[1];
     if (data.size() < header + length) return;
     ByteReader r(data.subspan(header, length));
     uint8_t msg_type = r.u8();
@@ -174,7 +174,8 @@ class FlightParser {
       if (handshake_.size() < 4 + length) return;
       std::vector<uint8_t> body(handshake_.begin() + 4,
                                 handshake_.begin() + 4 + static_cast<std::ptrdiff_t>(length));
-      handshake_.erase(handshake_.begin(), handshake_.begin() + 4 + static_cast<std::ptrdiff_t>(length));
+      handshake_.erase(handshake_.begin(),
+                       handshake_.begin() + 4 + static_cast<std::ptrdiff_t>(length));
       onMessage(type, body);
     }
   }
@@ -410,39 +411,72 @@ ParsedFlight parseServerFlight(std::span<const uint8_t> data, bool expect_ssl2) 
 
 std::string alertName(uint8_t description) {
   switch (description) {
-    case 0: return "close_notify";
-    case 10: return "unexpected_message";
-    case 20: return "bad_record_mac";
-    case 21: return "decryption_failed";
-    case 22: return "record_overflow";
-    case 30: return "decompression_failure";
-    case 40: return "handshake_failure";
-    case 41: return "no_certificate";
-    case 42: return "bad_certificate";
-    case 43: return "unsupported_certificate";
-    case 44: return "certificate_revoked";
-    case 45: return "certificate_expired";
-    case 46: return "certificate_unknown";
-    case 47: return "illegal_parameter";
-    case 48: return "unknown_ca";
-    case 49: return "access_denied";
-    case 50: return "decode_error";
-    case 51: return "decrypt_error";
-    case 60: return "export_restriction";
-    case 70: return "protocol_version";
-    case 71: return "insufficient_security";
-    case 80: return "internal_error";
-    case 86: return "inappropriate_fallback";
-    case 90: return "user_canceled";
-    case 100: return "no_renegotiation";
-    case 109: return "missing_extension";
-    case 110: return "unsupported_extension";
-    case 112: return "unrecognized_name";
-    case 113: return "bad_certificate_status_response";
-    case 115: return "unknown_psk_identity";
-    case 116: return "certificate_required";
-    case 120: return "no_application_protocol";
-    default: return "alert_" + std::to_string(description);
+    case 0:
+      return "close_notify";
+    case 10:
+      return "unexpected_message";
+    case 20:
+      return "bad_record_mac";
+    case 21:
+      return "decryption_failed";
+    case 22:
+      return "record_overflow";
+    case 30:
+      return "decompression_failure";
+    case 40:
+      return "handshake_failure";
+    case 41:
+      return "no_certificate";
+    case 42:
+      return "bad_certificate";
+    case 43:
+      return "unsupported_certificate";
+    case 44:
+      return "certificate_revoked";
+    case 45:
+      return "certificate_expired";
+    case 46:
+      return "certificate_unknown";
+    case 47:
+      return "illegal_parameter";
+    case 48:
+      return "unknown_ca";
+    case 49:
+      return "access_denied";
+    case 50:
+      return "decode_error";
+    case 51:
+      return "decrypt_error";
+    case 60:
+      return "export_restriction";
+    case 70:
+      return "protocol_version";
+    case 71:
+      return "insufficient_security";
+    case 80:
+      return "internal_error";
+    case 86:
+      return "inappropriate_fallback";
+    case 90:
+      return "user_canceled";
+    case 100:
+      return "no_renegotiation";
+    case 109:
+      return "missing_extension";
+    case 110:
+      return "unsupported_extension";
+    case 112:
+      return "unrecognized_name";
+    case 113:
+      return "bad_certificate_status_response";
+    case 115:
+      return "unknown_psk_identity";
+    case 116:
+      return "certificate_required";
+    case 120:
+      return "no_application_protocol";
+    default:
+      return "alert_" + std::to_string(description);
   }
 }
 

@@ -36,7 +36,7 @@ struct ServerHelloInfo {
   bool heartbeat = false;
   bool extended_master_secret = false;
   bool encrypt_then_mac = false;
-  std::string alpn;                      // selected protocol, empty when none
+  std::string alpn;                         // selected protocol, empty when none
   std::optional<uint16_t> key_share_group;  // ServerHello key_share, or HRR selected_group
   // RFC 8446 §4.1.3 downgrade sentinel in the last 8 bytes of random: 0x0303 for "DOWNGRD\x01"
   // (TLS 1.2 negotiated by a 1.3 server), 0x0302 for "DOWNGRD\x00", else 0.
@@ -87,9 +87,9 @@ struct ParsedFlight {
   std::optional<AlertInfo> alert;
   uint16_t alert_record_version = 0;
 
-  bool ssl2 = false;                            // the answer was in SSLv2 record format
+  bool ssl2 = false;  // the answer was in SSLv2 record format
   std::optional<Ssl2ServerHelloInfo> ssl2_hello;
-  std::optional<uint16_t> ssl2_error;           // SSLv2 ERROR message code
+  std::optional<uint16_t> ssl2_error;  // SSLv2 ERROR message code
 
   size_t records = 0;
   uint16_t first_record_version = 0;

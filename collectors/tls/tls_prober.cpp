@@ -23,25 +23,39 @@ using net::ProbeSocket;
 
 v1::TlsVersion versionFromWire(uint16_t wire) {
   switch (wire) {
-    case kSsl2Wire: return v1::SSL2;
-    case kSsl3Wire: return v1::SSL3;
-    case kTls10Wire: return v1::TLS1_0;
-    case kTls11Wire: return v1::TLS1_1;
-    case kTls12Wire: return v1::TLS1_2;
-    case kTls13Wire: return v1::TLS1_3;
-    default: return v1::TLS_VERSION_UNSPECIFIED;
+    case kSsl2Wire:
+      return v1::SSL2;
+    case kSsl3Wire:
+      return v1::SSL3;
+    case kTls10Wire:
+      return v1::TLS1_0;
+    case kTls11Wire:
+      return v1::TLS1_1;
+    case kTls12Wire:
+      return v1::TLS1_2;
+    case kTls13Wire:
+      return v1::TLS1_3;
+    default:
+      return v1::TLS_VERSION_UNSPECIFIED;
   }
 }
 
 uint16_t wireFromVersion(v1::TlsVersion version) {
   switch (version) {
-    case v1::SSL2: return kSsl2Wire;
-    case v1::SSL3: return kSsl3Wire;
-    case v1::TLS1_0: return kTls10Wire;
-    case v1::TLS1_1: return kTls11Wire;
-    case v1::TLS1_2: return kTls12Wire;
-    case v1::TLS1_3: return kTls13Wire;
-    default: return 0;
+    case v1::SSL2:
+      return kSsl2Wire;
+    case v1::SSL3:
+      return kSsl3Wire;
+    case v1::TLS1_0:
+      return kTls10Wire;
+    case v1::TLS1_1:
+      return kTls11Wire;
+    case v1::TLS1_2:
+      return kTls12Wire;
+    case v1::TLS1_3:
+      return kTls13Wire;
+    default:
+      return 0;
   }
 }
 
@@ -54,7 +68,8 @@ int suitePriority(const CipherSuiteInfo& s) {
   };
   bool common_kx = in(s.kx, {"ECDHE", "DHE", "RSA"}) && in(s.auth, {"RSA", "ECDSA", "DSS"});
   bool common_cipher = s.cipher.starts_with("AES_128") || s.cipher.starts_with("AES_256") ||
-                       s.cipher.starts_with("CHACHA20") || in(s.cipher, {"3DES_EDE_CBC", "RC4_128"});
+                       s.cipher.starts_with("CHACHA20") ||
+                       in(s.cipher, {"3DES_EDE_CBC", "RC4_128"});
   if (s.export_grade) return 2;
   if (common_kx && common_cipher && s.cipher.find("CCM") == std::string_view::npos) return 0;
   if (common_kx || in(s.kx, {"DH", "ECDH"}) || s.auth == "anon") return 1;
@@ -96,15 +111,22 @@ std::vector<uint16_t> groupsFor(bool tls13) {
   // x25519 and the NIST curves first, the way real clients order them.
   auto rank = [](uint16_t c) {
     switch (c) {
-      case 29: return 0;
-      case 23: return 1;
-      case 24: return 2;
-      case 25: return 3;
-      case 30: return 4;
-      default: return 10;
+      case 29:
+        return 0;
+      case 23:
+        return 1;
+      case 24:
+        return 2;
+      case 25:
+        return 3;
+      case 30:
+        return 4;
+      default:
+        return 10;
     }
   };
-  std::stable_sort(out.begin(), out.end(), [&](uint16_t a, uint16_t b) { return rank(a) < rank(b); });
+  std::stable_sort(out.begin(), out.end(),
+                   [&](uint16_t a, uint16_t b) { return rank(a) < rank(b); });
   return out;
 }
 
@@ -227,10 +249,10 @@ class EndpointProber {
 
     finishReport();
     report_.set_connections(connections_);
-    report_.set_duration_ms(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                              started)
-            .count()));
+    report_.set_duration_ms(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count()));
     co_return std::move(report_);
   }
 
@@ -395,8 +417,9 @@ class EndpointProber {
   std::deque<std::vector<uint16_t>> chunk(const std::vector<uint16_t>& pool) {
     std::deque<std::vector<uint16_t>> out;
     for (size_t i = 0; i < pool.size(); i += max_suites_) {
-      out.emplace_back(pool.begin() + static_cast<std::ptrdiff_t>(i),
-                       pool.begin() + static_cast<std::ptrdiff_t>(std::min(pool.size(), i + max_suites_)));
+      out.emplace_back(
+          pool.begin() + static_cast<std::ptrdiff_t>(i),
+          pool.begin() + static_cast<std::ptrdiff_t>(std::min(pool.size(), i + max_suites_)));
     }
     return out;
   }
@@ -444,8 +467,10 @@ class EndpointProber {
         // Closed without an alert: maybe the hello was too big for this stack. Retry with
         // halves; if a smaller hello gets an answer, all later hellos stay that small.
         ++choke_checks_;
-        std::vector<uint16_t> a(current.begin(), current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2));
-        std::vector<uint16_t> b(current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2), current.end());
+        std::vector<uint16_t> a(current.begin(),
+                                current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2));
+        std::vector<uint16_t> b(current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2),
+                                current.end());
         chunks.pop_front();
         chunks.push_front(std::move(b));
         chunks.push_front(std::move(a));
@@ -551,8 +576,9 @@ class EndpointProber {
       std::vector<uint16_t> left = vs.accepted;
       std::vector<uint16_t> ordered;
       while (left.size() > 1 && !stopped_) {
-        std::vector<uint16_t> offer(left.begin(),
-                                    left.begin() + static_cast<std::ptrdiff_t>(std::min(left.size(), max_suites_)));
+        std::vector<uint16_t> offer(
+            left.begin(),
+            left.begin() + static_cast<std::ptrdiff_t>(std::min(left.size(), max_suites_)));
         auto ex2 = co_await exchange(buildClientHello(helloFor(wire, offer)));
         auto* sh2 = ex2.serverHello();
         if (!sh2 || std::find(left.begin(), left.end(), sh2->cipher_suite) == left.end()) co_return;
@@ -590,11 +616,12 @@ class EndpointProber {
         spec.supported_groups = left;
         auto ex = co_await exchange(buildClientHello(spec));
         auto* sh = ex.serverHello();
-        if (!sh || !ex.flight.server_key_exchange || ex.flight.server_key_exchange->kind != "ECDH") break;
+        if (!sh || !ex.flight.server_key_exchange || ex.flight.server_key_exchange->kind != "ECDH")
+          break;
         uint16_t g = ex.flight.server_key_exchange->named_group;
         if (std::find(left.begin(), left.end(), g) == left.end()) {
-          addError("groups", "protocol", "server chose group " + hexCode(g) + " that was not offered",
-                   version);
+          addError("groups", "protocol",
+                   "server chose group " + hexCode(g) + " that was not offered", version);
           break;
         }
         groups_[g].insert(version);
@@ -624,8 +651,9 @@ class EndpointProber {
     // be refused with inappropriate_fallback.
     uint16_t lower = wires[1];
     auto& vs = versions_[lower];
-    std::vector<uint16_t> suites(vs.accepted.begin(),
-                                 vs.accepted.begin() + static_cast<std::ptrdiff_t>(std::min(vs.accepted.size(), max_suites_)));
+    std::vector<uint16_t> suites(
+        vs.accepted.begin(), vs.accepted.begin() + static_cast<std::ptrdiff_t>(
+                                                       std::min(vs.accepted.size(), max_suites_)));
     auto spec = baseSpec(lower, suites);
     spec.fallback_scsv = true;
     auto ex = co_await exchange(buildClientHello(spec));
@@ -643,7 +671,8 @@ class EndpointProber {
       auto& vs = versions_[wire];
       if (!vs.supported) continue;
       std::vector<uint16_t> suites(vs.accepted.begin(),
-                                   vs.accepted.begin() + static_cast<std::ptrdiff_t>(std::min(vs.accepted.size(), max_suites_)));
+                                   vs.accepted.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                             vs.accepted.size(), max_suites_)));
       auto spec = baseSpec(wire, suites);
       spec.compression_methods = {1, 0};  // DEFLATE (RFC 3749), then null
       auto ex = co_await exchange(buildClientHello(spec));
@@ -693,10 +722,11 @@ class EndpointProber {
     auto result = co_await runOpensslHandshake(*conn->socket, req, opt_.timeout);
     conn->socket->close();
     if (!result.chain.empty()) {
-      auto version = result.version == TLS1_3_VERSION ? v1::TLS1_3
-                     : result.version ? versionFromWire(static_cast<uint16_t>(result.version))
-                                      : (req.min_version == TLS1_3_VERSION ? v1::TLS1_3
-                                                                           : v1::TLS_VERSION_UNSPECIFIED);
+      auto version =
+          result.version == TLS1_3_VERSION ? v1::TLS1_3
+          : result.version
+              ? versionFromWire(static_cast<uint16_t>(result.version))
+              : (req.min_version == TLS1_3_VERSION ? v1::TLS1_3 : v1::TLS_VERSION_UNSPECIFIED);
       noteChain(result.chain, version);
     }
     if (!result.completed && !result.client_cert_requested && !result.error.empty() &&
@@ -801,7 +831,8 @@ class EndpointProber {
         }
         co_return "";
       }
-      if (step.kind == Kind::kFailed) co_return std::string(starttlsName(ep_.starttls)) + ": " + step.error;
+      if (step.kind == Kind::kFailed)
+        co_return std::string(starttlsName(ep_.starttls)) + ": " + step.error;
       if (step.kind == Kind::kSend) {
         auto r = co_await sock.writeAll(step.to_send, opt_.timeout);
         if (r != IoResult::kOk) co_return "STARTTLS write: " + std::string(net::ioResultName(r));
@@ -864,15 +895,15 @@ class EndpointProber {
       if (!answered_) {
         stop("hello", "timeout", "no answer to the ClientHello within " + ms(opt_.timeout));
       } else if (++timeouts_ >= 2) {
-        stop("hello", "timeout", "endpoint stopped answering (" + std::to_string(timeouts_) +
-                                     " hellos without answer)");
+        stop(
+            "hello", "timeout",
+            "endpoint stopped answering (" + std::to_string(timeouts_) + " hellos without answer)");
       }
     } else {
       ex.outcome = Exchange::Outcome::kClosed;
       if (!buf.empty()) {
-        ex.error = "connection " +
-                   std::string(ex.io == IoResult::kTimeout ? "stalled" : "closed") + " after " +
-                   std::to_string(buf.size()) + " bytes, mid-message";
+        ex.error = "connection " + std::string(ex.io == IoResult::kTimeout ? "stalled" : "closed") +
+                   " after " + std::to_string(buf.size()) + " bytes, mid-message";
         addError("hello", ex.io == IoResult::kTimeout ? "timeout" : "truncated", ex.error,
                  v1::TLS_VERSION_UNSPECIFIED);
         answered_ = true;
@@ -912,12 +943,18 @@ class EndpointProber {
 
   static std::string versionLabel(uint16_t wire) {
     switch (wire) {
-      case kSsl3Wire: return "SSLv3";
-      case kTls10Wire: return "TLS 1.0";
-      case kTls11Wire: return "TLS 1.1";
-      case kTls12Wire: return "TLS 1.2";
-      case kTls13Wire: return "TLS 1.3";
-      default: return "version " + hexCode(wire);
+      case kSsl3Wire:
+        return "SSLv3";
+      case kTls10Wire:
+        return "TLS 1.0";
+      case kTls11Wire:
+        return "TLS 1.1";
+      case kTls12Wire:
+        return "TLS 1.2";
+      case kTls13Wire:
+        return "TLS 1.3";
+      default:
+        return "version " + hexCode(wire);
     }
   }
 
@@ -972,7 +1009,8 @@ bool EndpointProber::takeSuite(std::vector<uint16_t>& offered, uint16_t code, Ve
                                size_t chunk_index) {
   auto it = std::find(offered.begin(), offered.end(), code);
   if (it == offered.end()) {
-    addError("hello", "protocol", "server chose cipher suite " + hexCode(code) + " that was not offered",
+    addError("hello", "protocol",
+             "server chose cipher suite " + hexCode(code) + " that was not offered",
              v1::TLS_VERSION_UNSPECIFIED);
     return false;
   }
@@ -988,7 +1026,8 @@ bool EndpointProber::takeSuite(std::vector<uint16_t>& offered, uint16_t code, Ve
 
 void EndpointProber::finishReport() {
   bool any = false;
-  const v1::TlsVersion order[] = {v1::SSL2, v1::SSL3, v1::TLS1_0, v1::TLS1_1, v1::TLS1_2, v1::TLS1_3};
+  const v1::TlsVersion order[] = {v1::SSL2,   v1::SSL3,   v1::TLS1_0,
+                                  v1::TLS1_1, v1::TLS1_2, v1::TLS1_3};
   int highest_client_auth = -1;
   for (auto version : order) {
     auto it = versions_.find(wireFromVersion(version));
@@ -1048,9 +1087,10 @@ void EndpointProber::finishReport() {
         ca->add_ca_names(name.ok() ? *name : "<unparseable name>");
       }
       static const std::map<uint8_t, std::string> kTypes = {
-          {1, "rsa_sign"}, {2, "dss_sign"}, {3, "rsa_fixed_dh"}, {4, "dss_fixed_dh"},
-          {5, "rsa_ephemeral_dh"}, {6, "dss_ephemeral_dh"}, {20, "fortezza_dms"},
-          {64, "ecdsa_sign"}, {65, "rsa_fixed_ecdh"}, {66, "ecdsa_fixed_ecdh"}};
+          {1, "rsa_sign"},         {2, "dss_sign"},         {3, "rsa_fixed_dh"},
+          {4, "dss_fixed_dh"},     {5, "rsa_ephemeral_dh"}, {6, "dss_ephemeral_dh"},
+          {20, "fortezza_dms"},    {64, "ecdsa_sign"},      {65, "rsa_fixed_ecdh"},
+          {66, "ecdsa_fixed_ecdh"}};
       for (uint8_t t : vs.client_auth->certificate_types) {
         auto k = kTypes.find(t);
         ca->add_certificate_types(k != kTypes.end() ? k->second : "type_" + std::to_string(t));
@@ -1062,7 +1102,8 @@ void EndpointProber::finishReport() {
     }
   }
   report_.set_tls(any);
-  if (!report_.client_auth().requested() && any) report_.mutable_client_auth()->set_requested(false);
+  if (!report_.client_auth().requested() && any)
+    report_.mutable_client_auth()->set_requested(false);
 
   for (const auto& [code, versions] : groups_) {
     auto* g = report_.add_groups();
@@ -1097,7 +1138,8 @@ void EndpointProber::finishReport() {
     }
     for (auto v : rec.versions) analysis.chain.add_versions(v);
     *report_.add_chains() = std::move(analysis.chain);
-    for (const auto& err : analysis.errors) addError("certificate", "parse", err, v1::TLS_VERSION_UNSPECIFIED);
+    for (const auto& err : analysis.errors)
+      addError("certificate", "parse", err, v1::TLS_VERSION_UNSPECIFIED);
   }
 
   for (uint16_t s : signature_schemes_) {

@@ -21,7 +21,7 @@ struct Endpoint {
   std::string host;  // as the user named it
   net::asio::ip::address ip;
   uint16_t port = 443;
-  std::string sni;   // server_name to send; empty for none
+  std::string sni;  // server_name to send; empty for none
   StarttlsProtocol starttls = StarttlsProtocol::kNone;
   bool sip = false;  // SIP over TLS: send OPTIONS after a handshake
 };

@@ -1,13 +1,12 @@
 #include "scanner/cli/scan_command.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <mutex>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "collectors/net/targets.h"
 #include "scanner/output/report_format.h"
@@ -18,7 +17,8 @@ namespace {
 
 // Implicit-TLS and STARTTLS ports where devices and servers commonly speak TLS: HTTPS and its
 // alternates, SIP-TLS, LDAPS, IMAPS, POP3S, SMTPS/submission, FTPS, RDP, WinRM, Kubernetes, MQTT.
-constexpr const char* kDefaultPorts = "443,8443,5061,636,993,995,465,587,990,3389,5986,6443,8883,9443";
+constexpr const char* kDefaultPorts =
+    "443,8443,5061,636,993,995,465,587,990,3389,5986,6443,8883,9443";
 
 struct ScanArgs {
   std::vector<std::string> targets;
@@ -40,7 +40,8 @@ struct ScanArgs {
 std::string nowRfc3339() {
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  return google::protobuf::util::TimeUtil::ToString(google::protobuf::util::TimeUtil::SecondsToTimestamp(secs));
+  return google::protobuf::util::TimeUtil::ToString(
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(secs));
 }
 
 int runScanCommand(const ScanArgs& a) {
@@ -55,7 +56,8 @@ int runScanCommand(const ScanArgs& a) {
   auto ports = net::parsePortList(a.ports);
   if (!ports.ok()) return fail(std::string(ports.status().message()));
   s.ports = *ports;
-  if (!(a.timeout > 0 && a.timeout <= 600)) return fail("--timeout must be between 0 and 600 seconds");
+  if (!(a.timeout > 0 && a.timeout <= 600))
+    return fail("--timeout must be between 0 and 600 seconds");
   if (a.concurrency < 1 || a.concurrency > 4096) return fail("--concurrency must be 1..4096");
   if (a.per_host < 1 || a.per_host > 64) return fail("--per-host must be 1..64");
   if (a.rate < 0) return fail("--rate must be 0 (unlimited) or a positive number");
@@ -127,8 +129,9 @@ int runScanCommand(const ScanArgs& a) {
 
 void addScanCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ScanArgs>();
-  auto* cmd = app.add_subcommand("scan", "Probe TLS endpoints and report versions, cipher suites, "
-                                          "groups, certificates, client-auth and behaviours");
+  auto* cmd = app.add_subcommand("scan",
+                                 "Probe TLS endpoints and report versions, cipher suites, "
+                                 "groups, certificates, client-auth and behaviours");
   cmd->add_option("targets", args->targets,
                   "host, host:port, [v6]:port, IPv4/IPv6 address, CIDR block, scheme://host[:port] "
                   "(smtp, imap, pop3, ftp, ldap, xmpp, postgres, sips, https...), or @FILE")

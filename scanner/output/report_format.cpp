@@ -13,13 +13,20 @@ namespace v1 = tlsaudit::v1;
 
 const char* versionLabel(v1::TlsVersion v) {
   switch (v) {
-    case v1::SSL2: return "SSLv2";
-    case v1::SSL3: return "SSLv3";
-    case v1::TLS1_0: return "TLS 1.0";
-    case v1::TLS1_1: return "TLS 1.1";
-    case v1::TLS1_2: return "TLS 1.2";
-    case v1::TLS1_3: return "TLS 1.3";
-    default: return "?";
+    case v1::SSL2:
+      return "SSLv2";
+    case v1::SSL3:
+      return "SSLv3";
+    case v1::TLS1_0:
+      return "TLS 1.0";
+    case v1::TLS1_1:
+      return "TLS 1.1";
+    case v1::TLS1_2:
+      return "TLS 1.2";
+    case v1::TLS1_3:
+      return "TLS 1.3";
+    default:
+      return "?";
   }
 }
 
@@ -67,11 +74,16 @@ std::string endpointLabel(const v1::Target& t) {
 
 std::string weakVersionReason(v1::TlsVersion version) {
   switch (version) {
-    case v1::SSL2: return "SSLv2 is broken (RFC 6176)";
-    case v1::SSL3: return "SSLv3 is broken (RFC 7568)";
-    case v1::TLS1_0: return "TLS 1.0 is deprecated (RFC 8996)";
-    case v1::TLS1_1: return "TLS 1.1 is deprecated (RFC 8996)";
-    default: return "";
+    case v1::SSL2:
+      return "SSLv2 is broken (RFC 6176)";
+    case v1::SSL3:
+      return "SSLv3 is broken (RFC 7568)";
+    case v1::TLS1_0:
+      return "TLS 1.0 is deprecated (RFC 8996)";
+    case v1::TLS1_1:
+      return "TLS 1.1 is deprecated (RFC 8996)";
+    default:
+      return "";
   }
 }
 
@@ -80,7 +92,8 @@ std::string weakSuiteReason(const v1::CipherSuite& s) {
   if (s.cipher() == "NULL") return "NULL cipher";
   if (s.auth() == "anon") return "anonymous";
   if (s.cipher().find("RC4") != std::string::npos) return "RC4";
-  if (s.cipher().find("3DES") != std::string::npos || s.cipher().find("DES_192") != std::string::npos) {
+  if (s.cipher().find("3DES") != std::string::npos ||
+      s.cipher().find("DES_192") != std::string::npos) {
     return "3DES (SWEET32)";
   }
   if (s.cipher().find("DES") != std::string::npos) return "DES";
@@ -122,7 +135,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
                           : v.cipher_order() == v1::CIPHER_ORDER_SINGLE ? "one suite"
                                                                         : "order unknown";
       std::string head = std::string(versionLabel(v.version())) + " (" + order + ")";
-      if (auto why = weakVersionReason(v.version()); !why.empty()) head += "  " + p.bad("!! " + why);
+      if (auto why = weakVersionReason(v.version()); !why.empty())
+        head += "  " + p.bad("!! " + why);
       out << "  " << head << "\n";
       if (!v.note().empty()) out << "    note: " << v.note() << "\n";
       for (const auto& s : v.cipher_suites()) {
@@ -155,8 +169,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
     int n = 0;
     for (const auto& chain : r.chains()) {
       ++n;
-      std::string trust = chain.trusted() ? p.good("trusted")
-                                          : p.warn("NOT trusted: " + chain.validation_error());
+      std::string trust =
+          chain.trusted() ? p.good("trusted") : p.warn("NOT trusted: " + chain.validation_error());
       out << "  Certificate chain " << n << " (" << chain.key_type() << ", " << trust;
       if (chain.name_matches() == v1::SUPPORT_NO) out << ", " << p.bad("name mismatch");
       out << ")\n";
@@ -167,7 +181,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
                                : c.signature_algorithm();
         std::string key = c.key_type() + " " + std::to_string(c.key_bits());
         if (!c.curve().empty()) key += " " + c.curve();
-        if ((c.key_type() == "RSA" && c.key_bits() < 2048) || (c.key_type() == "EC" && c.key_bits() < 224)) {
+        if ((c.key_type() == "RSA" && c.key_bits() < 2048) ||
+            (c.key_type() == "EC" && c.key_bits() < 224)) {
           key = p.bad(key);
         }
         out << "    [" << i++ << "] " << c.subject() << "\n"
@@ -181,8 +196,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
     if (r.has_extensions()) {
       const auto& e = r.extensions();
       auto yn = [](bool b) { return b ? "yes" : "no"; };
-      auto fallback = e.fallback_scsv() == v1::SUPPORT_YES   ? "yes"
-                      : e.fallback_scsv() == v1::SUPPORT_NO  ? "NO"
+      auto fallback = e.fallback_scsv() == v1::SUPPORT_YES              ? "yes"
+                      : e.fallback_scsv() == v1::SUPPORT_NO             ? "NO"
                       : e.fallback_scsv() == v1::SUPPORT_NOT_APPLICABLE ? "n/a"
                                                                         : "unknown";
       out << "  Secure renegotiation: " << (e.secure_renegotiation() ? "yes" : p.bad("NO"))
@@ -205,7 +220,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
     out << "\n";
   }
   for (const auto& e : r.errors()) {
-    out << "  " << p.warn("error") << " [" << e.stage() << "/" << e.kind() << "] " << e.message() << "\n";
+    out << "  " << p.warn("error") << " [" << e.stage() << "/" << e.kind() << "] " << e.message()
+        << "\n";
   }
   out << "  " << r.connections() << " connections, " << r.duration_ms() << " ms\n\n";
 }
@@ -223,9 +239,9 @@ std::string reportToJson(const v1::TlsReport& report, bool pretty) {
 
 namespace {
 constexpr const char* kCsvColumns[] = {
-    "host",      "ip",        "port",    "starttls", "type",          "version",
-    "name",      "code",      "kx",      "auth",     "cipher",        "bits",
-    "forward_secret", "kx_group", "kx_bits", "subject", "issuer", "signature_algorithm",
+    "host",           "ip",       "port",     "starttls",  "type",    "version",
+    "name",           "code",     "kx",       "auth",      "cipher",  "bits",
+    "forward_secret", "kx_group", "kx_bits",  "subject",   "issuer",  "signature_algorithm",
     "signature_hash", "key_type", "key_bits", "not_after", "trusted", "message"};
 constexpr size_t kCsvWidth = std::size(kCsvColumns);
 
@@ -263,17 +279,26 @@ void writeCsvRows(std::ostream& out, const v1::TlsReport& r) {
   };
   for (const auto& v : r.versions()) {
     std::string ver = versionLabel(v.version());
-    base("version", ver).set("name", v.supported() ? "supported" : "not supported")
-        .set("message", weakVersionReason(v.version())).write(out);
+    base("version", ver)
+        .set("name", v.supported() ? "supported" : "not supported")
+        .set("message", weakVersionReason(v.version()))
+        .write(out);
     for (const auto& s : v.cipher_suites()) {
       std::ostringstream code;
       code << "0x" << std::hex << std::uppercase << std::setw(s.code() > 0xFFFF ? 6 : 4)
            << std::setfill('0') << s.code();
-      base("cipher", ver).set("name", s.name()).set("code", code.str()).set("kx", s.kx())
-          .set("auth", s.auth()).set("cipher", s.cipher()).set("bits", std::to_string(s.bits()))
-          .set("forward_secret", s.forward_secret() ? "yes" : "no").set("kx_group", s.kx_group())
+      base("cipher", ver)
+          .set("name", s.name())
+          .set("code", code.str())
+          .set("kx", s.kx())
+          .set("auth", s.auth())
+          .set("cipher", s.cipher())
+          .set("bits", std::to_string(s.bits()))
+          .set("forward_secret", s.forward_secret() ? "yes" : "no")
+          .set("kx_group", s.kx_group())
           .set("kx_bits", s.kx_bits() ? std::to_string(s.kx_bits()) : "")
-          .set("message", weakSuiteReason(s)).write(out);
+          .set("message", weakSuiteReason(s))
+          .write(out);
     }
   }
   int n = 0;
@@ -281,16 +306,25 @@ void writeCsvRows(std::ostream& out, const v1::TlsReport& r) {
     ++n;
     int i = 0;
     for (const auto& c : chain.certificates()) {
-      base("certificate", "").set("name", "chain" + std::to_string(n) + "/" + std::to_string(i++))
-          .set("subject", c.subject()).set("issuer", c.issuer())
-          .set("signature_algorithm", c.signature_algorithm()).set("signature_hash", c.signature_hash())
-          .set("key_type", c.key_type()).set("key_bits", std::to_string(c.key_bits()))
-          .set("not_after", date(c.not_after())).set("trusted", chain.trusted() ? "yes" : "no")
-          .set("message", chain.validation_error()).write(out);
+      base("certificate", "")
+          .set("name", "chain" + std::to_string(n) + "/" + std::to_string(i++))
+          .set("subject", c.subject())
+          .set("issuer", c.issuer())
+          .set("signature_algorithm", c.signature_algorithm())
+          .set("signature_hash", c.signature_hash())
+          .set("key_type", c.key_type())
+          .set("key_bits", std::to_string(c.key_bits()))
+          .set("not_after", date(c.not_after()))
+          .set("trusted", chain.trusted() ? "yes" : "no")
+          .set("message", chain.validation_error())
+          .write(out);
     }
   }
   for (const auto& e : r.errors()) {
-    base("error", "").set("name", e.stage()).set("message", e.kind() + ": " + e.message()).write(out);
+    base("error", "")
+        .set("name", e.stage())
+        .set("message", e.kind() + ": " + e.message())
+        .write(out);
   }
 }
 
