@@ -13,7 +13,9 @@
 namespace tlsaudit::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
 template <typename T>
 using awaitable = asio::awaitable<T>;
 using asio::use_awaitable;
+#endif
 }  // namespace tlsaudit::net
