@@ -147,10 +147,29 @@ net::awaitable<void> worker(const ScanSettings& s, TaskSource& source, OrderedSi
           out.deliver(task->seq, std::move(report));
           continue;
         }
+        // Prefer IPv4 (services often listen on it alone, e.g. "localhost" → 127.0.0.1).
         ep.ip = results.begin()->endpoint().address();
+        for (const auto& r : results) {
+          if (r.endpoint().address().is_v4()) {
+            ep.ip = r.endpoint().address();
+            break;
+          }
+        }
       }
     }
-    auto report = co_await tls::probeEndpoint(ep, s.probe, gate);
+    v1::TlsReport report;
+    try {
+      report = co_await tls::probeEndpoint(ep, s.probe, gate);
+    } catch (const std::exception& e) {
+      // A bug must not silently drop an endpoint from the output.
+      report.mutable_target()->set_host(ep.host);
+      report.mutable_target()->set_ip(ep.ip.to_string());
+      report.mutable_target()->set_port(ep.port);
+      auto* err = report.add_errors();
+      err->set_stage("internal");
+      err->set_kind("bug");
+      err->set_message(std::string("internal error: ") + e.what());
+    }
     // Within address blocks only endpoints that accepted a connection are worth a report.
     if (t.isNetwork() && !report.reachable()) {
       out.deliver(task->seq, std::nullopt);

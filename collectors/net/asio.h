@@ -2,14 +2,16 @@
 // std::exchange without including <utility>, so it must come first.
 #pragma once
 
+// clang-format off
+#include <utility>  // must precede boost/asio.hpp
+// clang-format on
+
 #include <boost/asio.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <utility>
-
 namespace tlsaudit::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;

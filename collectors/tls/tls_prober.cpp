@@ -234,7 +234,8 @@ class EndpointProber {
   }
 
   net::awaitable<v1::TlsReport> run() {
-    auto started = std::chrono::steady_clock::now();
+    started_ = std::chrono::steady_clock::now();
+    auto started = started_;
     auto* t = report_.mutable_target();
     t->set_host(ep_.host);
     t->set_ip(ep_.ip.to_string());
@@ -275,6 +276,12 @@ class EndpointProber {
       auto ex = co_await exchange(buildClientHello(spec));
       if (stopped_) co_return;
       if (auto* sh = ex.serverHello()) highest = sh->version;
+      if (ex.outcome == Exchange::Outcome::kProtocolError && ex.flight.records == 0) {
+        // Not TLS at all (HTTP, SSH, a plaintext greeting, noise): asking again in other
+        // versions only hammers the device.
+        stop("hello", "not-tls", ex.error);
+        co_return;
+      }
     }
 
     // 2. TLS 1.3 (skipped when the first hello showed a lower maximum).
@@ -705,6 +712,12 @@ class EndpointProber {
       alpn_found_.push_back(first->alpn);
     }
     if (first->ocsp_stapled) report_.mutable_extensions()->set_ocsp_stapling(true);
+    if (only13) {
+      // TLS 1.3 has no renegotiation and always binds the session hash (RFC 8446 §4.2, §7.1),
+      // so neither insecure renegotiation nor a missing extended master secret can occur.
+      report_.mutable_extensions()->set_secure_renegotiation(true);
+      report_.mutable_extensions()->set_extended_master_secret(true);
+    }
     if (!only13 || first->chain.empty()) co_return;
     // A TLS 1.3-only server may hold an RSA and an ECDSA certificate: ask for the other kind.
     auto leaf = analyzeCertificate(first->chain.front());
@@ -796,6 +809,10 @@ class EndpointProber {
   // ---- connections ----------------------------------------------------------------------------
 
   net::awaitable<std::optional<Connection>> openConnection() {
+    if (std::chrono::steady_clock::now() - started_ > opt_.endpoint_budget) {
+      stop("budget", "time budget of " + ms(opt_.endpoint_budget) + " for this endpoint spent");
+      co_return std::nullopt;
+    }
     if (connections_ >= opt_.max_connections) {
       stop("budget", "connection budget of " + std::to_string(opt_.max_connections) + " spent");
       co_return std::nullopt;
@@ -988,6 +1005,7 @@ class EndpointProber {
   std::vector<uint16_t> sigalgs_;
   v1::TlsReport report_;
   uint32_t connections_ = 0;
+  std::chrono::steady_clock::time_point started_;
   bool stopped_ = false;
   bool answered_ = false;
   int timeouts_ = 0;

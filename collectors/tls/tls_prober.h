@@ -35,6 +35,8 @@ struct ProbeOptions {
   size_t min_suites_per_hello = 8;
   // Hard cap on connections to one endpoint, whatever it answers.
   uint32_t max_connections = 600;
+  // Hard cap on the time spent on one endpoint (a server that answers every hello slowly).
+  std::chrono::milliseconds endpoint_budget{180000};
   std::shared_ptr<const TrustStore> trust_store;  // null: chains are not validated
   std::chrono::system_clock::time_point (*now)() = &std::chrono::system_clock::now;
   // Called with one line per connection (what was offered, what came back); for --trace.
