@@ -408,7 +408,36 @@ class EndpointProber {
     spec.extended_master_secret = true;
     spec.encrypt_then_mac = true;
     spec.alpn = alpn_candidates_;
+    if (level_ >= 1) {
+      // Only what a handshake needs; optional extensions are what fragile parsers trip on.
+      spec.status_request = spec.session_ticket = spec.heartbeat = false;
+      spec.encrypt_then_mac = false;
+      spec.alpn.clear();
+    }
+    if (level_ >= 2) {
+      spec.pad_fragile_sizes = false;
+      spec.extended_master_secret = false;
+      spec.supported_groups = {29, 23, 24, 25, 256};  // x25519, P-256/384/521, ffdhe2048
+      if (wire >= kTls12Wire) {
+        // RFC 5246 §7.4.1.4.1 pairs most stacks know, SHA-256 first, MD5/SHA-1 last.
+        spec.signature_algorithms = {0x0401, 0x0403, 0x0501, 0x0601, 0x0201, 0x0203, 0x0101};
+      }
+    }
+    if (level_ >= 3) {
+      spec.supported_groups = {23, 24};
+      spec.ec_point_formats = false;
+      spec.renegotiation_info = false;
+      spec.renegotiation_scsv = true;
+    }
     return spec;
+  }
+
+  void setLevel(int level) {
+    level_ = level;
+    size_t n = opt_.max_suites_per_hello;
+    for (int i = 0; i < level && n > opt_.min_suites_per_hello; ++i) n /= 2;
+    if (level >= kMaxLevel || n < opt_.min_suites_per_hello) n = opt_.min_suites_per_hello;
+    max_suites_ = std::max<size_t>(1, n);
   }
 
   std::vector<uint16_t> poolFor(uint16_t wire) {
@@ -469,19 +498,15 @@ class EndpointProber {
         ++chunk_index;
         continue;
       }
-      if (ex.outcome == Exchange::Outcome::kClosed && current.size() > opt_.min_suites_per_hello &&
-          choke_checks_ < 2) {
-        // Closed without an alert: maybe the hello was too big for this stack. Retry with
-        // halves; if a smaller hello gets an answer, all later hellos stay that small.
-        ++choke_checks_;
-        std::vector<uint16_t> a(current.begin(),
-                                current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2));
-        std::vector<uint16_t> b(current.begin() + static_cast<std::ptrdiff_t>(current.size() / 2),
-                                current.end());
+      if (ex.outcome == Exchange::Outcome::kClosed && !level_proven_ && level_ < kMaxLevel) {
+        // Closed without a word: maybe the hello was too big for this stack. Go one level
+        // smaller (fewer suites, then fewer extensions and no padding) and ask again; once the
+        // device answers at a level, every later hello stays at that level.
+        setLevel(level_ + 1);
+        std::vector<uint16_t> rest = current;
         chunks.pop_front();
-        chunks.push_front(std::move(b));
-        chunks.push_front(std::move(a));
-        pending_choke_size_ = chunks.front().size();
+        auto smaller = chunk(rest);
+        chunks.insert(chunks.begin(), smaller.begin(), smaller.end());
         continue;
       }
       chunks.pop_front();
@@ -927,10 +952,18 @@ class EndpointProber {
       }
     }
     if (opt_.trace) opt_.trace(describe(hello, ssl2, ex));
-    if (pending_choke_size_ && (ex.serverHello() || ex.alert())) {
-      // A smaller hello got the answer a bigger one did not: the stack chokes on size.
-      max_suites_ = std::max(opt_.min_suites_per_hello, pending_choke_size_);
-      pending_choke_size_ = 0;
+    if (!level_proven_ && (ex.serverHello() || ex.alert())) {
+      level_proven_ = true;
+      if (level_ > 0) {
+        addError("hello", "fragile",
+                 "endpoint closes the connection on large ClientHellos; probed with hellos of at "
+                 "most " +
+                     std::to_string(max_suites_) + " suites" +
+                     (level_ >= 2 ? " and only essential extensions (OCSP stapling, ALPN, "
+                                    "heartbeat, session tickets and encrypt-then-MAC untested)"
+                                  : ""),
+                 v1::TLS_VERSION_UNSPECIFIED);
+      }
     }
     co_return ex;
   }
@@ -1009,8 +1042,11 @@ class EndpointProber {
   bool stopped_ = false;
   bool answered_ = false;
   int timeouts_ = 0;
-  int choke_checks_ = 0;
-  size_t pending_choke_size_ = 0;
+  // Hello size level: 0 full; 1 half the suites; 2 a quarter, essential extensions, no
+  // padding; 3 the minimum suites and short group/signature lists.
+  static constexpr int kMaxLevel = 3;
+  int level_ = 0;
+  bool level_proven_ = false;
   std::map<uint16_t, VersionState> versions_;
   std::map<uint16_t, std::set<v1::TlsVersion>> groups_;
   std::vector<uint16_t> groups_found_13_;

@@ -301,6 +301,7 @@ class Config:
         self.ssl2_ciphers = _common.parse_int_list(args.ssl2_ciphers, "SSLv2 cipher")
         self.chain = _common.load_pem_certs(args.chain)
         self.client_order = args.client_order
+        self.max_hello_bytes = args.max_hello_bytes
         self.secure_reneg = args.secure_renegotiation
         self.fallback_scsv = args.fallback_scsv
         self.client_auth = args.client_auth
@@ -459,6 +460,10 @@ def read_tls_client_hello(conn: Conn, first: bytes) -> None:
     ch = ClientHello()
     ch.record_version = record_version
     mlen = int.from_bytes(hs[1:4], "big")
+    if CFG.max_hello_bytes and 4 + mlen > CFG.max_hello_bytes:
+        # Emulates embedded stacks that fall over on large hellos: no alert, just gone.
+        log(f"{conn.peer}: ClientHello of {4 + mlen} bytes > --max-hello-bytes; dropping")
+        return
     try:
         parse_client_hello_body(bytes(hs[4:4 + mlen]), ch)
     except DecodeError as exc:
@@ -581,6 +586,9 @@ def main() -> None:
     p.add_argument("--ssl2-ciphers",
                    default="0x010080,0x020080,0x030080,0x040080,0x050080,0x060040,0x0700C0",
                    help="SSLv2 cipher kinds in server preference order (default %(default)s)")
+    p.add_argument("--max-hello-bytes", type=int, default=0,
+                   help="close without an alert when a ClientHello is larger than this "
+                        "(emulates stacks that crash on big hellos; 0 = no limit)")
     p.add_argument("--client-order", action="store_true",
                    help="choose the first of the client's suites we support")
     p.add_argument("--secure-renegotiation", action="store_true",
