@@ -551,18 +551,26 @@ class EndpointProber {
       }
       std::erase(alpn_candidates_, sh.alpn);
     }
-    // Behaviours come from the first answer at the highest version below TLS 1.3.
-    if (!extensions_seen_ || wire > extensions_wire_) {
-      extensions_seen_ = true;
+    // Behaviours come from the answers at the highest version below TLS 1.3, OR-ed over all of
+    // them: servers echo some extensions only for some suites (OpenSSL sends encrypt_then_mac
+    // only when it picked a CBC suite).
+    if (wire < extensions_wire_) return;
+    auto* e = report_.mutable_extensions();
+    if (wire > extensions_wire_) {
       extensions_wire_ = wire;
-      auto* e = report_.mutable_extensions();
-      e->set_secure_renegotiation(sh.renegotiation_info);
-      e->set_ocsp_stapling(sh.status_request || flight.certificate_status);
-      e->set_heartbeat(sh.heartbeat);
-      e->set_session_ticket(sh.session_ticket);
-      e->set_extended_master_secret(sh.extended_master_secret);
-      e->set_encrypt_then_mac(sh.encrypt_then_mac);
+      e->set_secure_renegotiation(false);
+      e->set_ocsp_stapling(false);
+      e->set_heartbeat(false);
+      e->set_session_ticket(false);
+      e->set_extended_master_secret(false);
+      e->set_encrypt_then_mac(false);
     }
+    if (sh.renegotiation_info) e->set_secure_renegotiation(true);
+    if (sh.status_request || flight.certificate_status) e->set_ocsp_stapling(true);
+    if (sh.heartbeat) e->set_heartbeat(true);
+    if (sh.session_ticket) e->set_session_ticket(true);
+    if (sh.extended_master_secret) e->set_extended_master_secret(true);
+    if (sh.encrypt_then_mac) e->set_encrypt_then_mac(true);
   }
 
   void noteChain(const std::vector<std::vector<uint8_t>>& ders, v1::TlsVersion version) {
@@ -1055,7 +1063,6 @@ class EndpointProber {
   std::set<uint16_t> signature_schemes_;
   std::vector<std::string> alpn_candidates_ = {"h2", "http/1.1"};
   std::vector<std::string> alpn_found_;
-  bool extensions_seen_ = false;
   uint16_t extensions_wire_ = 0;
 };
 

@@ -205,7 +205,8 @@ void writeTable(std::ostream& out, const v1::TlsReport& r, const TableStyle& sty
           << "  Compression: " << (e.compression() ? p.bad("YES (CRIME)") : "no")
           << "  OCSP stapling: " << yn(e.ocsp_stapling()) << "\n"
           << "  Heartbeat: " << yn(e.heartbeat()) << "  Session tickets: " << yn(e.session_ticket())
-          << "  Extended master secret: " << yn(e.extended_master_secret()) << "  ALPN:";
+          << "  Extended master secret: " << yn(e.extended_master_secret())
+          << "  Encrypt-then-MAC: " << yn(e.encrypt_then_mac()) << "  ALPN:";
       if (e.alpn().empty()) out << " none";
       for (const auto& a : e.alpn()) out << " " << a;
       out << "\n";
