@@ -952,11 +952,25 @@ class EndpointProber {
     } else {
       ex.outcome = Exchange::Outcome::kClosed;
       if (!buf.empty()) {
-        ex.error = "connection " + std::string(ex.io == IoResult::kTimeout ? "stalled" : "closed") +
-                   " after " + std::to_string(buf.size()) + " bytes, mid-message";
-        addError("hello", ex.io == IoResult::kTimeout ? "timeout" : "truncated", ex.error,
-                 v1::TLS_VERSION_UNSPECIFIED);
+        bool stalled = ex.io == IoResult::kTimeout;
+        ex.error = "connection " + std::string(stalled ? "stalled" : "closed") + " after " +
+                   std::to_string(buf.size()) + " bytes, mid-message";
+        addError("hello", stalled ? "timeout" : "truncated", ex.error, v1::TLS_VERSION_UNSPECIFIED);
         answered_ = true;
+        // A peer that trickles bytes costs a full deadline per hello: give it two.
+        if (stalled && ++timeouts_ >= 2) {
+          stop("hello", "timeout", "endpoint keeps stalling mid-answer");
+        }
+      }
+    }
+    if (ex.serverHello() || ex.alert() || ex.flight.ssl2_hello || ex.flight.ssl2_error) {
+      valid_answer_seen_ = true;
+    } else if (ex.outcome == Exchange::Outcome::kProtocolError ||
+               (ex.outcome == Exchange::Outcome::kClosed && ex.bytes > 0)) {
+      // Garbage, or answers cut short, from a peer that never answered properly: stop asking.
+      if (!valid_answer_seen_ && ++invalid_answers_ >= 3) {
+        stop("hello", "protocol", "no valid TLS answer in " + std::to_string(invalid_answers_) +
+                                      " attempts (last: " + ex.error + ")");
       }
     }
     if (opt_.trace) opt_.trace(describe(hello, ssl2, ex));
@@ -1049,6 +1063,8 @@ class EndpointProber {
   std::chrono::steady_clock::time_point started_;
   bool stopped_ = false;
   bool answered_ = false;
+  bool valid_answer_seen_ = false;
+  int invalid_answers_ = 0;
   int timeouts_ = 0;
   // Hello size level: 0 full; 1 half the suites; 2 a quarter, essential extensions, no
   // padding; 3 the minimum suites and short group/signature lists.
