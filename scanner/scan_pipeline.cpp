@@ -159,7 +159,9 @@ net::awaitable<void> worker(const ScanSettings& s, TaskSource& source, OrderedSi
     }
     v1::TlsReport report;
     try {
-      report = co_await tls::probeEndpoint(ep, s.probe, gate);
+      auto probe = s.probe;
+      probe.parallel = s.per_host;  // one endpoint may use the whole per-host allowance
+      report = co_await tls::probeEndpoint(ep, probe, gate);
     } catch (const std::exception& e) {
       // A bug must not silently drop an endpoint from the output.
       report.mutable_target()->set_host(ep.host);

@@ -284,42 +284,86 @@ class EndpointProber {
       }
     }
 
-    // 2. TLS 1.3 (skipped when the first hello showed a lower maximum).
+    // 2. Each version by elimination, then its preference order, side by side. TLS 1.3 is
+    //    skipped when the first hello showed a lower maximum: a TLS 1.3 server never answers
+    //    that hello below 1.3; likewise for versions above a lower maximum.
+    std::vector<Task> per_version;
     if (highest == 0 || highest == kTls13Wire) {
-      co_await enumerateTls13();
+      per_version.push_back([this]() -> net::awaitable<void> {
+        co_await enumerateTls13();
+        if (versions_[kTls13Wire].supported) co_await checkPreference(kTls13Wire);
+      });
     } else {
-      versions_[kTls13Wire].tested = true;  // a TLS 1.3 server never answers that hello below 1.3
+      versions_[kTls13Wire].tested = true;
     }
-    if (stopped_) co_return;
-
-    // 3. TLS 1.2 down to SSLv3 by elimination.
     for (uint16_t wire : {kTls12Wire, kTls11Wire, kTls10Wire, kSsl3Wire}) {
       if (highest != 0 && highest != kTls13Wire && wire > highest) {
-        versions_[wire].tested = true;  // the server's maximum is below this version
+        versions_[wire].tested = true;
         continue;
       }
-      co_await enumerateLegacy(wire);
-      if (stopped_) co_return;
+      per_version.push_back([this, wire]() -> net::awaitable<void> {
+        co_await enumerateLegacy(wire);
+        if (versions_[wire].supported) co_await checkPreference(wire);
+      });
     }
-
-    // 4. Server preference, groups and behaviours.
-    for (auto& [wire, vs] : versions_) {
-      if (vs.supported && wire != kSsl2Wire) co_await checkPreference(wire);
-      if (stopped_) co_return;
-    }
-    co_await enumerateLegacyGroups();
-    if (stopped_) co_return;
-    co_await checkFallbackScsv();
-    if (stopped_) co_return;
-    co_await checkCompression();
-    if (stopped_) co_return;
-    co_await tls13Handshakes();
-    if (stopped_) co_return;
-    if (ep_.sip) co_await sipOptions();
+    co_await runAll(per_version);
     if (stopped_) co_return;
 
-    // 5. SSLv2 last: some stacks misbehave after an SSLv2 hello.
+    // 3. Groups and behaviours, which need the accepted suites.
+    std::vector<Task> checks = {
+        [this]() -> net::awaitable<void> { co_await enumerateLegacyGroups(); },
+        [this]() -> net::awaitable<void> { co_await checkFallbackScsv(); },
+        [this]() -> net::awaitable<void> { co_await checkCompression(); },
+        [this]() -> net::awaitable<void> { co_await tls13Handshakes(); },
+    };
+    if (ep_.sip) checks.push_back([this]() -> net::awaitable<void> { co_await sipOptions(); });
+    co_await runAll(checks);
+    if (stopped_) co_return;
+
+    // 4. SSLv2 last and alone: some stacks misbehave after an SSLv2 hello.
     co_await probeSsl2();
+  }
+
+  using Task = std::function<net::awaitable<void>()>;
+
+  // Runs tasks with at most opt_.parallel at once, all on this endpoint's strand, so they
+  // interleave only at co_await points and share the prober's state safely.
+  net::awaitable<void> runAll(std::vector<Task>& tasks) {
+    size_t width = std::min(std::max<size_t>(1, opt_.parallel), tasks.size());
+    if (width <= 1) {
+      for (auto& t : tasks) {
+        if (stopped_) break;
+        co_await t();
+      }
+      co_return;
+    }
+    auto ex = co_await net::asio::this_coro::executor;
+    struct Join {
+      explicit Join(const net::asio::any_io_executor& e) : done(e) {}
+      size_t next = 0;
+      size_t running = 0;
+      std::exception_ptr error;
+      net::asio::steady_timer done;
+    };
+    auto join = std::make_shared<Join>(ex);
+    join->done.expires_at(net::asio::steady_timer::time_point::max());
+    join->running = width;
+    for (size_t i = 0; i < width; ++i) {
+      net::asio::co_spawn(
+          ex,
+          [this, &tasks, join]() -> net::awaitable<void> {
+            while (join->next < tasks.size() && !stopped_) co_await tasks[join->next++]();
+          },
+          [join](std::exception_ptr e) {
+            if (e && !join->error) join->error = e;
+            if (--join->running == 0) join->done.cancel();
+          });
+    }
+    while (join->running > 0) {
+      boost::system::error_code ec;
+      co_await join->done.async_wait(net::asio::redirect_error(net::use_awaitable, ec));
+    }
+    if (join->error) std::rethrow_exception(join->error);
   }
 
   // ---- TLS 1.3 ------------------------------------------------------------------------------
@@ -969,8 +1013,9 @@ class EndpointProber {
                (ex.outcome == Exchange::Outcome::kClosed && ex.bytes > 0)) {
       // Garbage, or answers cut short, from a peer that never answered properly: stop asking.
       if (!valid_answer_seen_ && ++invalid_answers_ >= 3) {
-        stop("hello", "protocol", "no valid TLS answer in " + std::to_string(invalid_answers_) +
-                                      " attempts (last: " + ex.error + ")");
+        stop("hello", "protocol",
+             "no valid TLS answer in " + std::to_string(invalid_answers_) +
+                 " attempts (last: " + ex.error + ")");
       }
     }
     if (opt_.trace) opt_.trace(describe(hello, ssl2, ex));

@@ -33,6 +33,9 @@ struct ProbeOptions {
   // Suites offered in one hello; halved (down to min) when a server chokes on large hellos.
   size_t max_suites_per_hello = 64;
   size_t min_suites_per_hello = 8;
+  // Connections to this endpoint at once (independent checks run side by side); the
+  // ConnectionGate's per-host limit still applies on top.
+  size_t parallel = 2;
   // Hard cap on connections to one endpoint, whatever it answers.
   uint32_t max_connections = 600;
   // Hard cap on the time spent on one endpoint (a server that answers every hello slowly).
