@@ -2,22 +2,24 @@
 
 #include <algorithm>
 
+#include "collectors/net/peer_text.h"
+
 namespace tlsaudit::collectors::fingerprint {
 namespace {
+
+using net::asciiLower;
+using net::equalsIgnoreCase;
+
+std::string sanitise(std::string_view text, size_t max_chars) {
+  return net::sanitisePeerText(text, max_chars);
+}
 
 // Longest header value kept (SipResponse documents the cap).
 constexpr size_t kMaxValueChars = 256;
 // The placeholder host for fields the caller left empty: RFC 6761 §6.4 reserves ".invalid".
 constexpr std::string_view kFallbackHost = "tlsaudit.invalid";
 
-char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 char asciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return asciiLower(x) == asciiLower(y);
-         });
-}
 
 bool isAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -58,22 +60,6 @@ std::string hostPort(std::string_view host, uint16_t port) {
 std::string tokenField(std::string_view text, std::string_view fallback) {
   std::string clean = keepOnly(text, isTokenChar);
   return clean.empty() ? std::string(fallback) : clean;
-}
-
-// Server text ends up in reports and logs: printable ASCII only.
-std::string sanitise(std::string_view text, size_t max_chars) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= max_chars) break;
-    if (c == '\t') {
-      out.push_back(' ');
-    } else if (c >= 0x20 && c <= 0x7e) {
-      out.push_back(c);
-    } else {
-      out.push_back('?');
-    }
-  }
-  return out;
 }
 
 std::string_view trim(std::string_view s) {

@@ -4,8 +4,17 @@
 #include <array>
 #include <utility>
 
+#include "collectors/net/peer_text.h"
+
 namespace tlsaudit::collectors::tls {
 namespace {
+
+using net::asciiLower;
+using net::equalsIgnoreCase;
+
+std::string sanitise(std::string_view text, size_t max_chars) {
+  return net::sanitisePeerText(text, max_chars);
+}
 
 using Step = StarttlsDialogue::Step;
 
@@ -44,31 +53,6 @@ constexpr std::string_view kXmppTlsNamespace = "urn:ietf:params:xml:ns:xmpp-tls"
 // PostgreSQL protocol, "SSLRequest": Int32 length 8, Int32 code 80877103 (0x04D2162F).
 constexpr std::array<uint8_t, 8> kPostgresSslRequest = {0x00, 0x00, 0x00, 0x08,
                                                         0x04, 0xd2, 0x16, 0x2f};
-
-char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return asciiLower(x) == asciiLower(y);
-         });
-}
-
-// Server text ends up in reports and logs: keep printable ASCII only so it cannot forge log
-// lines or terminal escapes.
-std::string sanitise(std::string_view text, size_t max_chars) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= max_chars) break;
-    if (c == '\t') {
-      out.push_back(' ');
-    } else if (c >= 0x20 && c <= 0x7e) {
-      out.push_back(c);
-    } else {
-      out.push_back('?');
-    }
-  }
-  return out;
-}
 
 // First whitespace-delimited word of `s` (after leading spaces) and the rest after it.
 std::pair<std::string_view, std::string_view> splitWord(std::string_view s) {
