@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "collectors/net/probe_socket.h"
 #include "collectors/tls/cipher_registry.h"
@@ -62,6 +63,27 @@ uint16_t wireFromVersion(v1::TlsVersion version) {
 namespace {
 
 // Rank of a suite in the offering order: widely deployed families first.
+// Suites the local OpenSSL implements: the stack most servers and many devices run, so the
+// likeliest to be enabled among the long tail of the registry.
+const std::set<uint16_t>& opensslSuites() {
+  static const std::set<uint16_t> codes = [] {
+    std::set<uint16_t> out;
+    SSL_CTX* ctx = SSL_CTX_new(TLS_method());
+    if (!ctx) return out;
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL:@SECLEVEL=0");
+    STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; ciphers && i < sk_SSL_CIPHER_num(ciphers); ++i) {
+      out.insert(
+          static_cast<uint16_t>(SSL_CIPHER_get_protocol_id(sk_SSL_CIPHER_value(ciphers, i))));
+    }
+    SSL_CTX_free(ctx);
+    return out;
+  }();
+  return codes;
+}
+
+// Rank of a suite in the offering order: widely deployed families first.
 int suitePriority(const CipherSuiteInfo& s) {
   auto in = [](std::string_view v, std::initializer_list<std::string_view> set) {
     return std::find(set.begin(), set.end(), v) != set.end();
@@ -70,11 +92,17 @@ int suitePriority(const CipherSuiteInfo& s) {
   bool common_cipher = s.cipher.starts_with("AES_128") || s.cipher.starts_with("AES_256") ||
                        s.cipher.starts_with("CHACHA20") ||
                        in(s.cipher, {"3DES_EDE_CBC", "RC4_128"});
+  if (common_kx && common_cipher && s.cipher.find("CCM") == std::string_view::npos &&
+      !s.export_grade) {
+    return 0;
+  }
+  // PSK and SRP suites need out-of-band secrets, so servers rarely enable them.
+  bool needs_secret = s.kx.find("PSK") != std::string_view::npos || s.kx == "SRP";
+  if (opensslSuites().count(s.code) && s.cipher != "NULL" && !needs_secret) return 1;
   if (s.export_grade) return 2;
-  if (common_kx && common_cipher && s.cipher.find("CCM") == std::string_view::npos) return 0;
-  if (common_kx || in(s.kx, {"DH", "ECDH"}) || s.auth == "anon") return 1;
-  if (s.cipher == "NULL") return 3;
-  return 4;
+  if (common_kx || in(s.kx, {"DH", "ECDH"}) || s.auth == "anon") return 2;
+  if (s.cipher == "NULL") return 4;
+  return 3;
 }
 
 std::vector<uint16_t> buildLegacyPriority() {
@@ -275,7 +303,12 @@ class EndpointProber {
       spec.renegotiation_info = true;
       auto ex = co_await exchange(buildClientHello(spec));
       if (stopped_) co_return;
-      if (auto* sh = ex.serverHello()) highest = sh->version;
+      if (auto* sh = ex.serverHello()) {
+        highest = sh->version;
+        // Below TLS 1.3 the certificate is in the clear: its key type orders the suites.
+        if (!ex.flight.certificates.empty())
+          noteChain(ex.flight.certificates, versionFromWire(highest));
+      }
       if (ex.outcome == Exchange::Outcome::kProtocolError && ex.flight.records == 0) {
         // Not TLS at all (HTTP, SSH, a plaintext greeting, noise): asking again in other
         // versions only hammers the device.
@@ -283,6 +316,9 @@ class EndpointProber {
         co_return;
       }
     }
+
+    if (highest == kTls13Wire) co_await tls13FirstHandshake();
+    if (stopped_) co_return;
 
     // 2. Each version by elimination, then its preference order, side by side. TLS 1.3 is
     //    skipped when the first hello showed a lower maximum: a TLS 1.3 server never answers
@@ -314,7 +350,7 @@ class EndpointProber {
         [this]() -> net::awaitable<void> { co_await enumerateLegacyGroups(); },
         [this]() -> net::awaitable<void> { co_await checkFallbackScsv(); },
         [this]() -> net::awaitable<void> { co_await checkCompression(); },
-        [this]() -> net::awaitable<void> { co_await tls13Handshakes(); },
+        [this]() -> net::awaitable<void> { co_await tls13Finish(); },
     };
     if (ep_.sip) checks.push_back([this]() -> net::awaitable<void> { co_await sipOptions(); });
     co_await runAll(checks);
@@ -484,12 +520,31 @@ class EndpointProber {
     max_suites_ = std::max<size_t>(1, n);
   }
 
+  // Whether a suite can work with the certificates seen so far (or needs none).
+  bool authFits(const CipherSuiteInfo& s) const {
+    auto has = [&](const char* k) { return key_types_.count(k) > 0; };
+    if (s.auth == "anon" || s.auth == "NULL" || s.auth == "PSK" || s.auth == "SRP") return true;
+    if (s.auth == "RSA" || s.auth == "SRP_RSA") return has("RSA") || has("RSA-PSS");
+    if (s.auth == "ECDSA") return has("EC");
+    if (s.auth == "DSS" || s.auth == "SRP_DSS") return has("DSA");
+    return false;
+  }
+
   std::vector<uint16_t> poolFor(uint16_t wire) {
     std::vector<uint16_t> pool;
     for (uint16_t c : legacySuitesByPriority()) {
       const auto* s = findCipherSuite(c);
       if (wire < kTls12Wire && s && s->tls12_only) continue;
       pool.push_back(c);
+    }
+    if (!key_types_.empty()) {
+      // Suites that need a key type the server has not shown go last: a server with only an
+      // RSA certificate never picks ECDSA suites, so its accepted suites fit in fewer hellos
+      // (and its preference order needs no second pass).
+      std::stable_partition(pool.begin(), pool.end(), [&](uint16_t c) {
+        const auto* s = findCipherSuite(c);
+        return s && authFits(*s);
+      });
     }
     return pool;
   }
@@ -624,6 +679,8 @@ class EndpointProber {
       if (chains_.size() >= 8) return;  // a server rotating certificates per connection
       it = chains_.emplace(key, ChainRecord{ders, {}}).first;
       chain_order_.push_back(key);
+      if (auto leaf = analyzeCertificate(ders.front()); leaf.ok())
+        key_types_.insert(leaf->key_type());
     }
     it->second.versions.insert(version);
   }
@@ -767,39 +824,51 @@ class EndpointProber {
     }
   }
 
-  // TLS 1.3 encrypts certificates and the CertificateRequest: complete real handshakes.
-  net::awaitable<void> tls13Handshakes() {
-    if (!versions_[kTls13Wire].supported) co_return;
-    bool only13 = supportedWires().size() == 1;
-    HandshakeRequest req;
-    req.min_version = TLS1_3_VERSION;
-    req.max_version = TLS1_3_VERSION;
-    req.server_name = ep_.sni;
-    auto first = co_await handshake(req);
+  // TLS 1.3 encrypts certificates and the CertificateRequest: complete a real handshake. Run
+  // before the other versions, so their suites can be offered in the order the key type makes
+  // likely.
+  net::awaitable<void> tls13FirstHandshake() {
+    auto first = co_await handshake(tls13Request());
     if (!first) co_return;
-    auto& vs = versions_[kTls13Wire];
     if (first->client_cert_requested) {
       CertificateRequestInfo cr;
       cr.signature_algorithms = first->client_sigalgs;
       cr.ca_names = first->client_ca_names;
-      vs.client_auth = cr;
+      tls13_client_auth_ = cr;
     }
     if (!first->alpn.empty() &&
         std::find(alpn_found_.begin(), alpn_found_.end(), first->alpn) == alpn_found_.end()) {
       alpn_found_.push_back(first->alpn);
     }
-    if (first->ocsp_stapled) report_.mutable_extensions()->set_ocsp_stapling(true);
-    if (only13) {
-      // TLS 1.3 has no renegotiation and always binds the session hash (RFC 8446 §4.2, §7.1),
-      // so neither insecure renegotiation nor a missing extended master secret can occur.
-      report_.mutable_extensions()->set_secure_renegotiation(true);
-      report_.mutable_extensions()->set_extended_master_secret(true);
+    tls13_ocsp_ = first->ocsp_stapled;
+    if (!first->chain.empty()) {
+      auto leaf = analyzeCertificate(first->chain.front());
+      if (leaf.ok()) tls13_key_type_ = leaf->key_type();
     }
-    if (!only13 || first->chain.empty()) co_return;
-    // A TLS 1.3-only server may hold an RSA and an ECDSA certificate: ask for the other kind.
-    auto leaf = analyzeCertificate(first->chain.front());
-    if (!leaf.ok()) co_return;
-    req.sigalgs = leaf->key_type() == "EC"
+  }
+
+  HandshakeRequest tls13Request() const {
+    HandshakeRequest req;
+    req.min_version = TLS1_3_VERSION;
+    req.max_version = TLS1_3_VERSION;
+    req.server_name = ep_.sni;
+    return req;
+  }
+
+  // After enumeration: facts of the TLS 1.3 handshake, and on a TLS 1.3-only server, which may
+  // hold an RSA and an ECDSA certificate, a second handshake asking for the other kind.
+  net::awaitable<void> tls13Finish() {
+    if (!versions_[kTls13Wire].supported) co_return;
+    if (tls13_client_auth_) versions_[kTls13Wire].client_auth = tls13_client_auth_;
+    if (tls13_ocsp_) report_.mutable_extensions()->set_ocsp_stapling(true);
+    if (supportedWires().size() != 1) co_return;
+    // TLS 1.3 has no renegotiation and always binds the session hash (RFC 8446 §4.2, §7.1),
+    // so neither insecure renegotiation nor a missing extended master secret can occur.
+    report_.mutable_extensions()->set_secure_renegotiation(true);
+    report_.mutable_extensions()->set_extended_master_secret(true);
+    if (tls13_key_type_.empty()) co_return;
+    auto req = tls13Request();
+    req.sigalgs = tls13_key_type_ == "EC"
                       ? "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
                         "rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512"
                       : "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:ed448";
@@ -1120,10 +1189,14 @@ class EndpointProber {
   std::map<uint16_t, std::set<v1::TlsVersion>> groups_;
   std::vector<uint16_t> groups_found_13_;
   std::map<std::string, ChainRecord> chains_;
+  std::set<std::string> key_types_;  // leaf key types seen: RSA, EC, DSA...
   std::vector<std::string> chain_order_;
   std::set<uint16_t> signature_schemes_;
   std::vector<std::string> alpn_candidates_ = {"h2", "http/1.1"};
   std::vector<std::string> alpn_found_;
+  std::optional<CertificateRequestInfo> tls13_client_auth_;
+  bool tls13_ocsp_ = false;
+  std::string tls13_key_type_;
   uint16_t extensions_wire_ = 0;
 };
 
