@@ -206,6 +206,7 @@ struct Exchange {
     kBudget,          // the endpoint's connection budget is spent
   };
   Outcome outcome = Outcome::kClosed;
+  uint32_t number = 0;  // connection number, for the trace
   IoResult io = IoResult::kOk;
   ParsedFlight flight;
   std::string error;
@@ -235,8 +236,7 @@ class EndpointProber {
     bool tested = false;
     bool supported = false;
     std::vector<uint16_t> accepted;
-    size_t chunks_used = 0;
-    std::set<size_t> chunk_ids;
+    std::map<uint16_t, size_t> found_in;  // suite -> id of the chunk it was found in
     v1::CipherOrder order = v1::CIPHER_ORDER_UNSPECIFIED;
     std::map<uint16_t, SuiteObservation> observations;
     std::optional<CertificateRequestInfo> client_auth;
@@ -245,6 +245,7 @@ class EndpointProber {
   };
 
   struct Connection {
+    uint32_t number = 0;  // 1-based, in the order connections were opened
     std::shared_ptr<ProbeSocket> socket;
     net::ConnectionGate::Permit permit;  // held while the connection is open
   };
@@ -422,21 +423,29 @@ class EndpointProber {
   net::awaitable<void> enumerateTls13() {
     auto& vs = versions_[kTls13Wire];
     vs.tested = true;
-    std::vector<uint16_t> remaining = tls13Suites();
     const auto groups = groupsFor(true);
-    while (!remaining.empty() && !stopped_) {
-      auto ex = co_await exchange(buildClientHello(tls13Spec(remaining, groups)));
+    auto chunks = chunk(tls13Suites());
+    while (!chunks.empty() && !stopped_) {
+      auto& current = chunks.front();
+      auto ex = co_await exchange(buildClientHello(tls13Spec(current.suites, groups)));
       auto* sh = ex.serverHello();
-      if (!sh || sh->version != kTls13Wire) break;
-      if (!takeSuite(remaining, sh->cipher_suite, vs, 0)) break;
+      if (!sh || sh->version != kTls13Wire) {
+        chunks.pop_front();
+        continue;
+      }
       noteGroup13(*sh);
+      if (!takeSuite(current.suites, sh->cipher_suite, vs, current.id) || current.suites.empty()) {
+        chunks.pop_front();
+      }
     }
     if (!vs.supported) co_return;
     // Groups: offer what is left; the ServerHello key share or the HelloRetryRequest names the
     // group chosen.
     std::vector<uint16_t> left = groups;
     for (uint16_t g : groups_found_13_) std::erase(left, g);
-    std::vector<uint16_t> suites(vs.accepted.begin(), vs.accepted.end());
+    std::vector<uint16_t> suites(
+        vs.accepted.begin(), vs.accepted.begin() + static_cast<std::ptrdiff_t>(
+                                                       std::min(vs.accepted.size(), max_suites_)));
     for (size_t i = 0; i < groups.size() && !left.empty() && !stopped_; ++i) {
       auto ex = co_await exchange(buildClientHello(tls13Spec(suites, left)));
       auto* sh = ex.serverHello();
@@ -549,12 +558,20 @@ class EndpointProber {
     return pool;
   }
 
-  std::deque<std::vector<uint16_t>> chunk(const std::vector<uint16_t>& pool) {
-    std::deque<std::vector<uint16_t>> out;
+  // Suites offered together in one hello, until each accepted one is taken out. Suites found
+  // in the same chunk were compared with each other by the server; across chunks they were not.
+  struct Chunk {
+    size_t id;
+    std::vector<uint16_t> suites;
+  };
+
+  std::deque<Chunk> chunk(const std::vector<uint16_t>& pool) {
+    std::deque<Chunk> out;
     for (size_t i = 0; i < pool.size(); i += max_suites_) {
-      out.emplace_back(
-          pool.begin() + static_cast<std::ptrdiff_t>(i),
-          pool.begin() + static_cast<std::ptrdiff_t>(std::min(pool.size(), i + max_suites_)));
+      out.push_back({next_chunk_id_++,
+                     std::vector<uint16_t>(pool.begin() + static_cast<std::ptrdiff_t>(i),
+                                           pool.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                              pool.size(), i + max_suites_)))});
     }
     return out;
   }
@@ -563,10 +580,9 @@ class EndpointProber {
     auto& vs = versions_[wire];
     vs.tested = true;
     auto chunks = chunk(poolFor(wire));
-    size_t chunk_index = 0;
     while (!chunks.empty() && !stopped_) {
       auto& current = chunks.front();
-      auto ex = co_await exchange(buildClientHello(baseSpec(wire, current)));
+      auto ex = co_await exchange(buildClientHello(baseSpec(wire, current.suites)));
       if (stopped_) co_return;
       if (auto* sh = ex.serverHello()) {
         if (sh->hello_retry_request || sh->version != wire) {
@@ -581,12 +597,9 @@ class EndpointProber {
           continue;
         }
         observeLegacyFlight(wire, ex.flight);
-        if (!takeSuite(current, sh->cipher_suite, vs, chunk_index)) {
+        if (!takeSuite(current.suites, sh->cipher_suite, vs, current.id) ||
+            current.suites.empty()) {
           chunks.pop_front();
-          ++chunk_index;
-        } else if (current.empty()) {
-          chunks.pop_front();
-          ++chunk_index;
         }
         continue;
       }
@@ -594,7 +607,6 @@ class EndpointProber {
         // RFC 5246 §7.2.2: protocol_version means this version is refused outright.
         if (alert->description == 70 && vs.accepted.empty()) co_return;
         chunks.pop_front();
-        ++chunk_index;
         continue;
       }
       if (ex.outcome == Exchange::Outcome::kClosed && !level_proven_ && level_ < kMaxLevel) {
@@ -602,20 +614,18 @@ class EndpointProber {
         // smaller (fewer suites, then fewer extensions and no padding) and ask again; once the
         // device answers at a level, every later hello stays at that level.
         setLevel(level_ + 1);
-        std::vector<uint16_t> rest = current;
+        std::vector<uint16_t> rest = current.suites;
         chunks.pop_front();
         auto smaller = chunk(rest);
         chunks.insert(chunks.begin(), smaller.begin(), smaller.end());
         continue;
       }
       chunks.pop_front();
-      ++chunk_index;
     }
   }
 
   // Records `code` as accepted if it was offered; false when the server chose something else.
-  bool takeSuite(std::vector<uint16_t>& offered, uint16_t code, VersionState& vs,
-                 size_t chunk_index);
+  bool takeSuite(std::vector<uint16_t>& offered, uint16_t code, VersionState& vs, size_t chunk_id);
 
   void observeLegacyFlight(uint16_t wire, const ParsedFlight& flight) {
     const auto& sh = *flight.server_hello;
@@ -693,42 +703,84 @@ class EndpointProber {
       vs.order = vs.accepted.size() == 1 ? v1::CIPHER_ORDER_SINGLE : v1::CIPHER_ORDER_UNSPECIFIED;
       co_return;
     }
-    // Offer the first two found in reverse: a server that imposes its order picks the first
-    // again, one that follows the client picks the second.
-    std::vector<uint16_t> pair = {vs.accepted[1], vs.accepted[0]};
-    auto ex = co_await exchange(buildClientHello(helloFor(wire, pair)));
-    auto* sh = ex.serverHello();
-    if (!sh) {
-      addError("preference", "protocol", "no ServerHello to the preference check",
-               versionFromWire(wire));
-      co_return;
+    // Offer two accepted suites in both orders: a server that imposes its order picks the same
+    // one both times, one that follows the client picks the first offered. When both were found
+    // in the same hello, the discovery already showed the server's pick and one hello suffices.
+    uint16_t a0 = vs.accepted[0], a1 = vs.accepted[1];
+    auto reversed = co_await preferred(wire, a1, a0);
+    if (!reversed) co_return;
+    std::optional<uint16_t> forward;
+    if (vs.found_in[a0] == vs.found_in[a1]) {
+      forward = a0;
+    } else {
+      forward = co_await preferred(wire, a0, a1);
+      if (!forward) co_return;
     }
-    if (sh->cipher_suite == vs.accepted[0]) {
+    if (*reversed == *forward) {
       vs.order = v1::CIPHER_ORDER_SERVER;
-    } else if (sh->cipher_suite == vs.accepted[1]) {
+    } else {
       vs.order = v1::CIPHER_ORDER_CLIENT;
       co_return;
-    } else {
-      co_return;
     }
-    // Suites found in different hellos were never compared with each other: ask the server
-    // to order the complete set.
-    if (vs.chunks_used > 1 && vs.accepted.size() > 2) {
+    // Suites found in different hellos were never compared with each other: have the server
+    // rank them. Each run of suites found in one hello is already in the server's order.
+    std::vector<std::vector<uint16_t>> runs;
+    for (uint16_t c : vs.accepted) {
+      if (runs.empty() || vs.found_in[c] != vs.found_in[runs.back().back()]) runs.emplace_back();
+      runs.back().push_back(c);
+    }
+    if (runs.size() < 2) co_return;
+    std::vector<uint16_t> ordered;
+    if (vs.accepted.size() <= max_suites_) {
+      // All fit in one hello: eliminate over the whole set.
       std::vector<uint16_t> left = vs.accepted;
-      std::vector<uint16_t> ordered;
       while (left.size() > 1 && !stopped_) {
-        std::vector<uint16_t> offer(
-            left.begin(),
-            left.begin() + static_cast<std::ptrdiff_t>(std::min(left.size(), max_suites_)));
-        auto ex2 = co_await exchange(buildClientHello(helloFor(wire, offer)));
-        auto* sh2 = ex2.serverHello();
-        if (!sh2 || std::find(left.begin(), left.end(), sh2->cipher_suite) == left.end()) co_return;
-        ordered.push_back(sh2->cipher_suite);
-        std::erase(left, sh2->cipher_suite);
+        auto ex = co_await exchange(buildClientHello(helloFor(wire, left)));
+        auto* sh = ex.serverHello();
+        if (!sh || std::find(left.begin(), left.end(), sh->cipher_suite) == left.end()) co_return;
+        ordered.push_back(sh->cipher_suite);
+        std::erase(left, sh->cipher_suite);
       }
       ordered.insert(ordered.end(), left.begin(), left.end());
-      vs.accepted = ordered;
+    } else {
+      // Small hellos: merge the runs by asking the server to choose between two suites.
+      while (runs.size() > 1 && !stopped_) {
+        std::vector<std::vector<uint16_t>> merged;
+        for (size_t i = 0; i + 1 < runs.size(); i += 2) {
+          const auto& a = runs[i];
+          const auto& b = runs[i + 1];
+          std::vector<uint16_t> out;
+          size_t x = 0, y = 0;
+          while (x < a.size() && y < b.size()) {
+            auto w = co_await preferred(wire, a[x], b[y]);
+            if (!w) co_return;
+            out.push_back(*w == a[x] ? a[x++] : b[y++]);
+          }
+          out.insert(out.end(), a.begin() + static_cast<std::ptrdiff_t>(x), a.end());
+          out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(y), b.end());
+          merged.push_back(std::move(out));
+        }
+        if (runs.size() % 2) merged.push_back(runs.back());
+        runs = std::move(merged);
+      }
+      if (stopped_) co_return;
+      ordered = runs.front();
     }
+    vs.accepted = ordered;
+  }
+
+  // Which of two accepted suites the server picks when offered [first, second].
+  net::awaitable<std::optional<uint16_t>> preferred(uint16_t wire, uint16_t first,
+                                                    uint16_t second) {
+    std::vector<uint16_t> pair = {first, second};  // named: GCC 12 rejects a braced list here
+    auto ex = co_await exchange(buildClientHello(helloFor(wire, pair)));
+    auto* sh = ex.serverHello();
+    if (!sh || (sh->cipher_suite != first && sh->cipher_suite != second)) {
+      addError("preference", "protocol", "no usable ServerHello to the preference check",
+               versionFromWire(wire));
+      co_return std::nullopt;
+    }
+    co_return sh->cipher_suite;
   }
 
   HelloSpec helloFor(uint16_t wire, const std::vector<uint16_t>& suites) {
@@ -880,6 +932,15 @@ class EndpointProber {
     if (!conn) co_return std::nullopt;
     auto result = co_await runOpensslHandshake(*conn->socket, req, opt_.timeout);
     conn->socket->close();
+    if (opt_.trace) {
+      std::string line = traceTag(conn->number) + " OpenSSL handshake" +
+                         (req.sigalgs.empty() ? "" : " (signatures " + req.sigalgs + ")") + " -> ";
+      line += result.completed ? "completed, suite " + hexCode(result.cipher_suite)
+                               : "not completed (" + result.error + ")";
+      line += ", " + std::to_string(result.chain.size()) + " certificates";
+      if (result.client_cert_requested) line += ", client certificate requested";
+      opt_.trace(line);
+    }
     if (!result.chain.empty()) {
       auto version =
           result.version == TLS1_3_VERSION ? v1::TLS1_3
@@ -921,6 +982,12 @@ class EndpointProber {
     req.sip_options = sip;
     auto result = co_await runOpensslHandshake(*sock, req, opt_.timeout);
     sock->close();
+    if (opt_.trace) {
+      opt_.trace(traceTag(conn->number) + " SIP OPTIONS over TLS -> " +
+                 (result.sip ? result.sip->status_line
+                             : (result.completed ? result.sip_error
+                                                 : "handshake failed: " + result.error)));
+    }
     auto* app = report_.mutable_application();
     if (result.sip) {
       app->set_sip_status(result.sip->status_line);
@@ -964,9 +1031,11 @@ class EndpointProber {
       co_return std::nullopt;
     }
     auto permit = co_await gate_.acquire(ep_.ip.to_string());
-    ++connections_;
+    uint32_t number = ++connections_;
     auto sock = ProbeSocket::create(co_await net::asio::this_coro::executor);
     auto r = co_await sock->connect(net::tcp::endpoint(ep_.ip, ep_.port), opt_.timeout);
+    // A reset during connect means something answered on the port (then dropped us).
+    if (r == IoResult::kReset) report_.set_reachable(true);
     if (r != IoResult::kOk) {
       stop("connect", std::string(net::ioResultName(r)),
            r == IoResult::kTimeout ? "TCP connect timed out after " + ms(opt_.timeout)
@@ -980,7 +1049,7 @@ class EndpointProber {
         co_return std::nullopt;
       }
     }
-    co_return Connection{sock, std::move(permit)};
+    co_return Connection{number, sock, std::move(permit)};
   }
 
   net::awaitable<std::string> starttls(ProbeSocket& sock) {
@@ -994,8 +1063,12 @@ class EndpointProber {
         }
         co_return "";
       }
-      if (step.kind == Kind::kFailed)
+      if (step.kind == Kind::kFailed) {
+        if (report_.application().banner().empty() && !dialogue.banner().empty()) {
+          report_.mutable_application()->set_banner(dialogue.banner());
+        }
         co_return std::string(starttlsName(ep_.starttls)) + ": " + step.error;
+      }
       if (step.kind == Kind::kSend) {
         auto r = co_await sock.writeAll(step.to_send, opt_.timeout);
         if (r != IoResult::kOk) co_return "STARTTLS write: " + std::string(net::ioResultName(r));
@@ -1026,6 +1099,7 @@ class EndpointProber {
       co_return ex;
     }
     auto& sock = conn->socket;
+    ex.number = conn->number;
     ex.io = co_await sock->writeAll(hello, opt_.timeout);
     std::vector<uint8_t> buf;
     auto deadline = std::chrono::steady_clock::now() + opt_.timeout;
@@ -1078,6 +1152,11 @@ class EndpointProber {
     }
     if (ex.serverHello() || ex.alert() || ex.flight.ssl2_hello || ex.flight.ssl2_error) {
       valid_answer_seen_ = true;
+    } else if (ex.outcome == Exchange::Outcome::kClosed && ex.bytes == 0 && !valid_answer_seen_ &&
+               level_ >= kMaxLevel && ++closes_at_max_level_ >= 3) {
+      // Even minimal hellos are dropped without a word.
+      stop("hello", net::ioResultName(ex.io),
+           "endpoint closes every connection without a TLS answer, even for minimal hellos");
     } else if (ex.outcome == Exchange::Outcome::kProtocolError ||
                (ex.outcome == Exchange::Outcome::kClosed && ex.bytes > 0)) {
       // Garbage, or answers cut short, from a peer that never answered properly: stop asking.
@@ -1104,9 +1183,13 @@ class EndpointProber {
     co_return ex;
   }
 
+  std::string traceTag(uint32_t number) const {
+    std::string ip = ep_.ip.is_v6() ? "[" + ep_.ip.to_string() + "]" : ep_.ip.to_string();
+    return ip + ":" + std::to_string(ep_.port) + " #" + std::to_string(number);
+  }
+
   std::string describe(const std::vector<uint8_t>& hello, bool ssl2, const Exchange& ex) {
-    std::string line = ep_.ip.to_string() + ":" + std::to_string(ep_.port) + " #" +
-                       std::to_string(connections_) + " sent " + std::to_string(hello.size()) +
+    std::string line = traceTag(ex.number) + " sent " + std::to_string(hello.size()) +
                        (ssl2 ? " bytes (SSLv2 hello)" : " bytes") + " -> ";
     if (auto* sh = ex.serverHello()) {
       line += std::string(sh->hello_retry_request ? "HelloRetryRequest " : "ServerHello ") +
@@ -1178,6 +1261,7 @@ class EndpointProber {
   bool stopped_ = false;
   bool answered_ = false;
   bool valid_answer_seen_ = false;
+  int closes_at_max_level_ = 0;
   int invalid_answers_ = 0;
   int timeouts_ = 0;
   // Hello size level: 0 full; 1 half the suites; 2 a quarter, essential extensions, no
@@ -1185,6 +1269,7 @@ class EndpointProber {
   static constexpr int kMaxLevel = 3;
   int level_ = 0;
   bool level_proven_ = false;
+  size_t next_chunk_id_ = 0;
   std::map<uint16_t, VersionState> versions_;
   std::map<uint16_t, std::set<v1::TlsVersion>> groups_;
   std::vector<uint16_t> groups_found_13_;
@@ -1201,7 +1286,7 @@ class EndpointProber {
 };
 
 bool EndpointProber::takeSuite(std::vector<uint16_t>& offered, uint16_t code, VersionState& vs,
-                               size_t chunk_index) {
+                               size_t chunk_id) {
   auto it = std::find(offered.begin(), offered.end(), code);
   if (it == offered.end()) {
     addError("hello", "protocol",
@@ -1214,8 +1299,7 @@ bool EndpointProber::takeSuite(std::vector<uint16_t>& offered, uint16_t code, Ve
   if (std::find(vs.accepted.begin(), vs.accepted.end(), code) == vs.accepted.end()) {
     vs.accepted.push_back(code);
   }
-  vs.chunk_ids.insert(chunk_index);
-  vs.chunks_used = vs.chunk_ids.size();
+  vs.found_in[code] = chunk_id;
   return true;
 }
 
@@ -1297,6 +1381,12 @@ void EndpointProber::finishReport() {
     }
   }
   report_.set_tls(any);
+  if (report_.reachable() && !any && report_.errors_size() == 0) {
+    addError("hello", "no-tls",
+             "no TLS or SSL answer: every hello was closed without a reply (" +
+                 std::to_string(connections_) + " connections)",
+             v1::TLS_VERSION_UNSPECIFIED);
+  }
   if (!report_.client_auth().requested() && any)
     report_.mutable_client_auth()->set_requested(false);
 
