@@ -125,6 +125,14 @@ bool isValidUtf8(const std::string& s) {
 class X509AnalysisTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // CTest generates the PKI once (fixture "unit_pki") and names it here; a direct run of
+    // the binary makes its own.
+    if (const char* shared = std::getenv("TLSAUDIT_TEST_PKI");
+        shared && std::filesystem::exists(std::string(shared) + "/all-roots.pem")) {
+      *dir_ = shared;
+      shared_ = true;
+      return;
+    }
     char tmpl[] = "/tmp/x509_analysis_test.XXXXXX";
     if (mkdtemp(tmpl) == nullptr) {
       *pki_error_ = "mkdtemp failed";
@@ -137,7 +145,7 @@ class X509AnalysisTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (!dir_->empty()) {
+    if (!dir_->empty() && !shared_) {
       std::error_code ignored;
       std::filesystem::remove_all(*dir_, ignored);
     }
@@ -178,6 +186,7 @@ class X509AnalysisTest : public ::testing::Test {
 
   // Heap-allocated so that no non-trivial static is destroyed after main (and -Wexit-time).
   static inline std::string* dir_ = new std::string();
+  static inline bool shared_ = false;
   static inline std::string* pki_error_ = new std::string();
 };
 
