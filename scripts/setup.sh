@@ -11,6 +11,8 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # tests: GoogleTest, Python test servers, process tools
   libgtest-dev libgmock-dev python3 procps
+  # a real PostgreSQL for STARTTLS tests (and storage)
+  postgresql
   # fuzzing (clang + libFuzzer + sanitizers)
   clang libclang-rt-14-dev libfuzzer-14-dev
   # benchmarks: peer tools, loopback-only namespaces, peak RSS
