@@ -64,7 +64,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def add_tls_server_options(p: argparse.ArgumentParser, cert_required: bool = True) -> None:
-    """Options shared by the Python-ssl based servers (SIP over TLS, SMTP STARTTLS)."""
+    """Options shared by the Python-ssl based servers (SIP over TLS, STARTTLS)."""
     p.add_argument("--cert", required=cert_required,
                    help="PEM file: server certificate chain, leaf first "
                         "(may also hold the private key)")
@@ -282,6 +282,33 @@ class LineReader:
         out = bytes(self.buf[:n])
         del self.buf[:n]
         return out
+
+
+class BerError(ValueError):
+    """A BER/DER element that cannot be read."""
+
+
+def ber_tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """One BER/DER element at pos -> (tag, content_start, content_end).
+
+    Low tag numbers and definite lengths of up to four octets only (X.690
+    §8.1.2-8.1.3): enough for certificates and LDAP (RFC 4511 §5.1)."""
+    if pos + 2 > len(buf):
+        raise BerError("truncated header")
+    tag = buf[pos]
+    if tag & 0x1F == 0x1F:
+        raise BerError("high tag numbers not supported")
+    ln = buf[pos + 1]
+    pos += 2
+    if ln & 0x80:
+        n = ln & 0x7F
+        if n == 0 or n > 4 or pos + n > len(buf):
+            raise BerError("indefinite or oversized length")
+        ln = int.from_bytes(buf[pos:pos + n], "big")
+        pos += n
+    if pos + ln > len(buf):
+        raise BerError("content overruns buffer")
+    return tag, pos, pos + ln
 
 
 def close_quietly(sock: socket.socket) -> None:

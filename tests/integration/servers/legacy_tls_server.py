@@ -153,22 +153,10 @@ def alert_record(version: int, description: int, level: int = 2) -> bytes:
 
 def der_tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
     """Parse one DER TLV at pos -> (tag, content_start, content_end)."""
-    if pos + 2 > len(buf):
-        raise DecodeError("DER: truncated header")
-    tag = buf[pos]
-    if tag & 0x1F == 0x1F:
-        raise DecodeError("DER: high tag numbers not supported")
-    ln = buf[pos + 1]
-    pos += 2
-    if ln & 0x80:
-        n = ln & 0x7F
-        if n == 0 or n > 4 or pos + n > len(buf):
-            raise DecodeError("DER: bad length")
-        ln = int.from_bytes(buf[pos:pos + n], "big")
-        pos += n
-    if pos + ln > len(buf):
-        raise DecodeError("DER: content overruns buffer")
-    return tag, pos, pos + ln
+    try:
+        return _common.ber_tlv(buf, pos)
+    except _common.BerError as exc:
+        raise DecodeError(f"DER: {exc}") from exc
 
 
 def cert_subject_der(cert: bytes) -> bytes:
