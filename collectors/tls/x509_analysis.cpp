@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -542,10 +544,33 @@ absl::StatusOr<std::shared_ptr<const TrustStore>> TrustStore::load(
   auto impl = std::make_unique<Impl>();
   impl->store.reset(X509_STORE_new());
   if (impl->store == nullptr) return absl::ResourceExhaustedError("X509_STORE_new failed");
-  // A missing system bundle is not an error: validation then simply finds no public roots.
-  if (use_system && X509_STORE_set_default_paths(impl->store.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot load the system trust store: ",
-                                            OpenSslErrorScope::lastError("unknown error")));
+  if (use_system) {
+    // The hashed certificate directory is read lazily, one root per issuer looked up; the
+    // bundle file would parse every system root (~40 ms) before the first validation. A
+    // bundle named by SSL_CERT_FILE is added too, unless it is the distribution's bundle in
+    // that same directory (same roots). Without a directory, OpenSSL's defaults apply. A
+    // missing system store is not an error: validation then finds no public roots.
+    const char* dir = std::getenv(X509_get_default_cert_dir_env());
+    if (dir == nullptr) dir = X509_get_default_cert_dir();
+    std::error_code ec;
+    bool have_dir = dir != nullptr && std::filesystem::is_directory(dir, ec);
+    int ok = 1;
+    if (have_dir) {
+      ok = X509_STORE_load_path(impl->store.get(), dir);
+      const char* file = std::getenv(X509_get_default_cert_file_env());
+      if (ok == 1 && file != nullptr) {
+        auto parent = std::filesystem::weakly_canonical(file, ec).parent_path();
+        if (ec || parent != std::filesystem::weakly_canonical(dir, ec)) {
+          ok = X509_STORE_load_file(impl->store.get(), file);
+        }
+      }
+    } else {
+      ok = X509_STORE_set_default_paths(impl->store.get());
+    }
+    if (ok != 1) {
+      return absl::InternalError(absl::StrCat("cannot load the system trust store: ",
+                                              OpenSslErrorScope::lastError("unknown error")));
+    }
   }
   for (const std::string& file : extra_ca_files) {
     // What X509_STORE_load_file does (read every PEM object, add the certificates), done by

@@ -683,3 +683,48 @@ TEST_F(GeneratedCertificateTest, TimesBeyond2050AndMalformedTimes) {
 
 }  // namespace
 }  // namespace tlsaudit::collectors::tls
+
+namespace tlsaudit::collectors::tls {
+namespace {
+
+// The system store is read from the hashed certificate directory (lazily, per issuer), and a
+// bundle named by SSL_CERT_FILE outside that directory is added to it.
+TEST_F(X509AnalysisTest, SystemStoreComesFromTheHashedDirectoryAndSslCertFile) {
+  char tmpl[] = "/tmp/x509_system_store.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::filesystem::copy_file(path("rsa-root.crt"), dir + "/rsa-root.pem");
+  ASSERT_EQ(run("openssl rehash '" + dir + "'").exit_code, 0);
+  const char* old_dir = std::getenv("SSL_CERT_DIR");
+  const char* old_file = std::getenv("SSL_CERT_FILE");
+  std::string saved_dir = old_dir ? old_dir : "", saved_file = old_file ? old_file : "";
+  setenv("SSL_CERT_DIR", dir.c_str(), 1);
+  unsetenv("SSL_CERT_FILE");
+  auto store = TrustStore::load({}, true);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto now = std::chrono::system_clock::now();
+  EXPECT_TRUE(
+      analyzeChain(readPem(path("rsa-chain.pem")), **store, "localhost", now).chain.trusted());
+  EXPECT_FALSE(
+      analyzeChain(readPem(path("ecdsa-chain.pem")), **store, "localhost", now).chain.trusted());
+  // A bundle elsewhere, named by SSL_CERT_FILE, is added to the directory's roots.
+  setenv("SSL_CERT_FILE", path("ecdsa-root.crt").c_str(), 1);
+  auto both = TrustStore::load({}, true);
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_TRUE(
+      analyzeChain(readPem(path("rsa-chain.pem")), **both, "localhost", now).chain.trusted());
+  EXPECT_TRUE(
+      analyzeChain(readPem(path("ecdsa-chain.pem")), **both, "localhost", now).chain.trusted());
+  if (old_dir)
+    setenv("SSL_CERT_DIR", saved_dir.c_str(), 1);
+  else
+    unsetenv("SSL_CERT_DIR");
+  if (old_file)
+    setenv("SSL_CERT_FILE", saved_file.c_str(), 1);
+  else
+    unsetenv("SSL_CERT_FILE");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tlsaudit::collectors::tls
