@@ -9,8 +9,12 @@ PACKAGES=(
   libboost-dev libssl-dev openssl ca-certificates
   protobuf-compiler libprotobuf-dev libabsl-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # rules: YAML policy files, RE2 for `matches`
+  libyaml-cpp-dev libre2-dev
   # tests: GoogleTest, Python test servers, process tools
   libgtest-dev libgmock-dev python3 procps
+  # SARIF output is validated against a JSON schema in the tests
+  python3-jsonschema
   # a real PostgreSQL for STARTTLS tests (and storage)
   postgresql
   # fuzzing (clang + libFuzzer + sanitizers)

@@ -1,0 +1,2241 @@
+#include "rules/expression.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+
+#include "absl/status/status.h"
+
+namespace tlsaudit::rules {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// Bounds that keep a hostile or mistaken rule file from exhausting the stack or memory.
+constexpr size_t kMaxExpressionBytes = 64 * 1024;
+constexpr int kMaxDepth = 64;
+constexpr int64_t kSecondsPerDay = 86400;
+
+// ---- errors ----------------------------------------------------------------------------------
+
+struct CompileError {
+  size_t offset;
+  std::string message;
+};
+
+[[noreturn]] void fail(size_t offset, std::string message) {
+  throw CompileError{offset, std::move(message)};
+}
+
+// ---- lexer -----------------------------------------------------------------------------------
+
+enum class Tok {
+  kEnd,
+  kIdent,
+  kInt,
+  kDouble,
+  kDuration,
+  kString,
+  kLParen,
+  kRParen,
+  kLBracket,
+  kRBracket,
+  kComma,
+  kDot,
+  kColon,
+  kEq,
+  kNe,
+  kLt,
+  kLe,
+  kGt,
+  kGe,
+  kPlus,
+  kMinus,
+  kAndAnd,
+  kOrOr,
+  kBang,
+};
+
+struct Token {
+  Tok kind = Tok::kEnd;
+  size_t offset = 0;
+  std::string text;  // identifier, or the decoded string literal
+  int64_t i = 0;     // integers, durations (seconds)
+  double d = 0;
+};
+
+std::string describe(const Token& t) {
+  switch (t.kind) {
+    case Tok::kEnd:
+      return "the end of the expression";
+    case Tok::kIdent:
+      return "'" + t.text + "'";
+    case Tok::kString:
+      return "a string";
+    case Tok::kInt:
+    case Tok::kDouble:
+      return "a number";
+    case Tok::kDuration:
+      return "a duration";
+    default:
+      return "'" + t.text + "'";
+  }
+}
+
+int64_t durationUnit(char c) {
+  switch (c) {
+    case 's':
+      return 1;
+    case 'm':
+      return 60;
+    case 'h':
+      return 3600;
+    case 'd':
+      return kSecondsPerDay;
+    case 'w':
+      return 7 * kSecondsPerDay;
+    case 'y':
+      return 365 * kSecondsPerDay;
+    default:
+      return 0;
+  }
+}
+
+std::vector<Token> lex(std::string_view src) {
+  std::vector<Token> out;
+  size_t i = 0;
+  auto isIdentStart = [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+  };
+  auto isIdent = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  while (true) {
+    while (i < src.size() && std::isspace(static_cast<unsigned char>(src[i]))) ++i;
+    Token t;
+    t.offset = i;
+    if (i >= src.size()) {
+      out.push_back(t);
+      return out;
+    }
+    char c = src[i];
+    if (isIdentStart(c)) {
+      size_t j = i;
+      while (j < src.size() && isIdent(src[j])) ++j;
+      t.kind = Tok::kIdent;
+      t.text = std::string(src.substr(i, j - i));
+      i = j;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      size_t j = i;
+      while (j < src.size() && std::isdigit(static_cast<unsigned char>(src[j]))) ++j;
+      bool is_double = false;
+      if (j + 1 < src.size() && src[j] == '.' &&
+          std::isdigit(static_cast<unsigned char>(src[j + 1]))) {
+        is_double = true;
+        ++j;
+        while (j < src.size() && std::isdigit(static_cast<unsigned char>(src[j]))) ++j;
+      }
+      std::string_view digits = src.substr(i, j - i);
+      if (is_double) {
+        t.kind = Tok::kDouble;
+        t.d = std::strtod(std::string(digits).c_str(), nullptr);
+      } else {
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), t.i);
+        if (ec != std::errc()) fail(i, "number out of range");
+        t.kind = Tok::kInt;
+        if (j < src.size() && durationUnit(src[j]) != 0 &&
+            (j + 1 >= src.size() || !isIdent(src[j + 1]))) {
+          int64_t unit = durationUnit(src[j]);
+          if (t.i > INT64_MAX / unit) fail(i, "duration out of range");
+          t.i *= unit;
+          t.kind = Tok::kDuration;
+          ++j;
+        } else if (j < src.size() && isIdent(src[j])) {
+          fail(j, "unknown unit '" + std::string(1, src[j]) +
+                      "' after a number (durations take s, m, h, d, w or y)");
+        }
+      }
+      t.text = std::string(src.substr(i, j - i));
+      i = j;
+    } else if (c == '"' || c == '\'') {
+      size_t j = i + 1;
+      std::string value;
+      bool closed = false;
+      while (j < src.size()) {
+        char ch = src[j];
+        if (ch == c) {
+          closed = true;
+          ++j;
+          break;
+        }
+        if (ch == '\\') {
+          if (j + 1 >= src.size()) break;
+          char e = src[j + 1];
+          switch (e) {
+            case 'n':
+              value += '\n';
+              break;
+            case 't':
+              value += '\t';
+              break;
+            case '\\':
+            case '"':
+            case '\'':
+              value += e;
+              break;
+            default:
+              // Regular expressions keep their escapes: "\d" stays "\d".
+              value += '\\';
+              value += e;
+          }
+          j += 2;
+          continue;
+        }
+        value += ch;
+        ++j;
+      }
+      if (!closed) fail(i, "unterminated string (missing closing " + std::string(1, c) + ")");
+      t.kind = Tok::kString;
+      t.text = std::move(value);
+      i = j;
+    } else {
+      auto two = src.substr(i, 2);
+      struct Op {
+        std::string_view text;
+        Tok kind;
+      };
+      static constexpr Op kOps[] = {
+          {"==", Tok::kEq},     {"!=", Tok::kNe},    {"<=", Tok::kLe},      {">=", Tok::kGe},
+          {"&&", Tok::kAndAnd}, {"||", Tok::kOrOr},  {"<", Tok::kLt},       {">", Tok::kGt},
+          {"(", Tok::kLParen},  {")", Tok::kRParen}, {"[", Tok::kLBracket}, {"]", Tok::kRBracket},
+          {",", Tok::kComma},   {".", Tok::kDot},    {":", Tok::kColon},    {"+", Tok::kPlus},
+          {"-", Tok::kMinus},   {"!", Tok::kBang},   {"=", Tok::kEq},
+      };
+      bool found = false;
+      for (const auto& op : kOps) {
+        if (two.substr(0, op.text.size()) == op.text) {
+          t.kind = op.kind;
+          t.text = std::string(op.text);
+          i += op.text.size();
+          found = true;
+          break;
+        }
+      }
+      if (!found) fail(i, std::string("unexpected character '") + c + "'");
+      if (t.kind == Tok::kEq && t.text == "=") fail(t.offset, "use '==' to compare, not '='");
+    }
+    out.push_back(std::move(t));
+  }
+}
+
+// ---- syntax tree -----------------------------------------------------------------------------
+
+struct Ast {
+  enum class Kind {
+    kInt,
+    kDouble,
+    kDuration,
+    kString,
+    kBool,
+    kList,
+    kIdent,
+    kMember,
+    kIndex,
+    kUnary,
+    kBinary,
+    kCall,
+    kQuantifier
+  };
+  Kind kind;
+  size_t offset = 0;
+  std::string text;  // identifier, member name, operator, function name, string value
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  std::vector<std::unique_ptr<Ast>> kids;
+};
+using AstPtr = std::unique_ptr<Ast>;
+
+AstPtr make(Ast::Kind kind, size_t offset, std::string text = {}) {
+  auto a = std::make_unique<Ast>();
+  a->kind = kind;
+  a->offset = offset;
+  a->text = std::move(text);
+  return a;
+}
+
+bool isKeyword(const Token& t, std::string_view word) {
+  return t.kind == Tok::kIdent && t.text == word;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
+
+  AstPtr parseAll() {
+    AstPtr e = expr();
+    if (peek().kind != Tok::kEnd) {
+      fail(peek().offset,
+           "expected an operator or the end of the expression, found " + describe(peek()));
+    }
+    return e;
+  }
+
+ private:
+  const Token& peek(size_t ahead = 0) const {
+    return toks_[std::min(pos_ + ahead, toks_.size() - 1)];
+  }
+  const Token& next() {
+    const Token& t = peek();
+    if (pos_ < toks_.size() - 1) ++pos_;
+    return t;
+  }
+  void expect(Tok kind, std::string_view what, size_t opened_at = SIZE_MAX) {
+    if (peek().kind != kind) {
+      std::string msg = "expected " + std::string(what);
+      if (opened_at != SIZE_MAX) msg += " (opened at offset " + std::to_string(opened_at) + ")";
+      fail(peek().offset, msg + ", found " + describe(peek()));
+    }
+    next();
+  }
+
+  struct DepthGuard {
+    explicit DepthGuard(Parser& p) : p_(p) {
+      if (++p_.depth_ > kMaxDepth) fail(p_.peek().offset, "expression nested too deeply");
+    }
+    ~DepthGuard() { --p_.depth_; }
+    Parser& p_;
+  };
+
+  AstPtr expr() {
+    DepthGuard guard(*this);
+    return orExpr();
+  }
+  AstPtr binary(std::string op, size_t offset, AstPtr l, AstPtr r) {
+    auto a = make(Ast::Kind::kBinary, offset, std::move(op));
+    a->kids.push_back(std::move(l));
+    a->kids.push_back(std::move(r));
+    return a;
+  }
+  AstPtr orExpr() {
+    AstPtr l = andExpr();
+    while (isKeyword(peek(), "or") || peek().kind == Tok::kOrOr) {
+      size_t at = next().offset;
+      l = binary("or", at, std::move(l), andExpr());
+    }
+    return l;
+  }
+  AstPtr andExpr() {
+    AstPtr l = notExpr();
+    while (isKeyword(peek(), "and") || peek().kind == Tok::kAndAnd) {
+      size_t at = next().offset;
+      l = binary("and", at, std::move(l), notExpr());
+    }
+    return l;
+  }
+  AstPtr notExpr() {
+    if ((isKeyword(peek(), "not") && !isKeyword(peek(1), "in")) || peek().kind == Tok::kBang) {
+      DepthGuard guard(*this);
+      size_t at = next().offset;
+      auto a = make(Ast::Kind::kUnary, at, "not");
+      a->kids.push_back(notExpr());
+      return a;
+    }
+    return cmpExpr();
+  }
+  AstPtr cmpExpr() {
+    AstPtr l = addExpr();
+    const Token& t = peek();
+    std::string op;
+    switch (t.kind) {
+      case Tok::kEq:
+        op = "==";
+        break;
+      case Tok::kNe:
+        op = "!=";
+        break;
+      case Tok::kLt:
+        op = "<";
+        break;
+      case Tok::kLe:
+        op = "<=";
+        break;
+      case Tok::kGt:
+        op = ">";
+        break;
+      case Tok::kGe:
+        op = ">=";
+        break;
+      case Tok::kIdent:
+        if (t.text == "in" || t.text == "contains" || t.text == "matches") op = t.text;
+        if (t.text == "not" && isKeyword(peek(1), "in")) {
+          op = "not in";
+          next();
+        }
+        break;
+      default:
+        break;
+    }
+    if (op.empty()) return l;
+    size_t at = next().offset;
+    AstPtr r = addExpr();
+    return binary(op, at, std::move(l), std::move(r));
+  }
+  AstPtr addExpr() {
+    AstPtr l = unary();
+    while (peek().kind == Tok::kPlus || peek().kind == Tok::kMinus) {
+      const Token& t = next();
+      l = binary(t.text, t.offset, std::move(l), unary());
+    }
+    return l;
+  }
+  AstPtr unary() {
+    if (peek().kind == Tok::kMinus) {
+      DepthGuard guard(*this);
+      size_t at = next().offset;
+      auto a = make(Ast::Kind::kUnary, at, "-");
+      a->kids.push_back(unary());
+      return a;
+    }
+    return postfix();
+  }
+  AstPtr postfix() {
+    AstPtr a = primary();
+    while (true) {
+      if (peek().kind == Tok::kDot) {
+        next();
+        if (peek().kind != Tok::kIdent) {
+          fail(peek().offset, "expected a field name after '.', found " + describe(peek()));
+        }
+        const Token& name = next();
+        auto m = make(Ast::Kind::kMember, name.offset, name.text);
+        m->kids.push_back(std::move(a));
+        a = std::move(m);
+      } else if (peek().kind == Tok::kLBracket) {
+        size_t at = next().offset;
+        auto ix = make(Ast::Kind::kIndex, at);
+        ix->kids.push_back(std::move(a));
+        ix->kids.push_back(expr());
+        expect(Tok::kRBracket, "']'", at);
+        a = std::move(ix);
+      } else {
+        return a;
+      }
+    }
+  }
+  AstPtr primary() {
+    const Token& t = peek();
+    switch (t.kind) {
+      case Tok::kInt: {
+        next();
+        auto a = make(Ast::Kind::kInt, t.offset);
+        a->i = t.i;
+        return a;
+      }
+      case Tok::kDouble: {
+        next();
+        auto a = make(Ast::Kind::kDouble, t.offset);
+        a->d = t.d;
+        return a;
+      }
+      case Tok::kDuration: {
+        next();
+        auto a = make(Ast::Kind::kDuration, t.offset);
+        a->i = t.i;
+        return a;
+      }
+      case Tok::kString: {
+        next();
+        return make(Ast::Kind::kString, t.offset, t.text);
+      }
+      case Tok::kLParen: {
+        size_t at = next().offset;
+        AstPtr e = expr();
+        expect(Tok::kRParen, "')'", at);
+        return e;
+      }
+      case Tok::kLBracket: {
+        size_t at = next().offset;
+        auto list = make(Ast::Kind::kList, at);
+        if (peek().kind != Tok::kRBracket) {
+          list->kids.push_back(expr());
+          while (peek().kind == Tok::kComma) {
+            next();
+            list->kids.push_back(expr());
+          }
+        }
+        expect(Tok::kRBracket, "',' or ']' in the list", at);
+        return list;
+      }
+      case Tok::kIdent: {
+        Token id = next();
+        if (id.text == "true" || id.text == "false") {
+          auto a = make(Ast::Kind::kBool, id.offset);
+          a->b = id.text == "true";
+          return a;
+        }
+        if (id.text == "and" || id.text == "or" || id.text == "in" || id.text == "contains" ||
+            id.text == "matches" || id.text == "not") {
+          fail(id.offset, "expected a value, found the operator '" + id.text + "'");
+        }
+        if (peek().kind != Tok::kLParen) return make(Ast::Kind::kIdent, id.offset, id.text);
+        size_t open = next().offset;
+        if ((id.text == "any" || id.text == "all" || id.text == "count") &&
+            peek().kind == Tok::kIdent && isKeyword(peek(1), "in")) {
+          // any(x in SOURCE: PREDICATE)
+          auto q = make(Ast::Kind::kQuantifier, id.offset, id.text);
+          const Token& var = next();
+          auto v = make(Ast::Kind::kIdent, var.offset, var.text);
+          next();  // in
+          q->kids.push_back(std::move(v));
+          q->kids.push_back(expr());
+          expect(Tok::kColon, "':' before the condition of " + id.text + "()", open);
+          q->kids.push_back(expr());
+          expect(Tok::kRParen, "')'", open);
+          return q;
+        }
+        auto call = make(Ast::Kind::kCall, id.offset, id.text);
+        if (peek().kind != Tok::kRParen) {
+          call->kids.push_back(expr());
+          while (peek().kind == Tok::kComma) {
+            next();
+            call->kids.push_back(expr());
+          }
+        }
+        expect(Tok::kRParen, "',' or ')' after the arguments of " + id.text + "()", open);
+        return call;
+      }
+      default:
+        fail(t.offset,
+             "expected a value (field path, literal, list or function), found " + describe(t));
+    }
+  }
+
+  std::vector<Token> toks_;
+  size_t pos_ = 0;
+  int depth_ = 0;
+};
+
+// ---- types and values ------------------------------------------------------------------------
+
+enum class Base : uint8_t { kBool, kInt, kDouble, kString, kEnum, kTime, kDuration, kMessage };
+
+struct Type {
+  Base base = Base::kBool;
+  bool many = false;
+  const EnumDescriptor* en = nullptr;
+  const Descriptor* msg = nullptr;
+};
+
+std::string typeName(const Type& t) {
+  std::string s;
+  switch (t.base) {
+    case Base::kBool:
+      s = "boolean";
+      break;
+    case Base::kInt:
+      s = "integer";
+      break;
+    case Base::kDouble:
+      s = "number";
+      break;
+    case Base::kString:
+      s = "string";
+      break;
+    case Base::kEnum:
+      s = "enum " + std::string(t.en->name());
+      break;
+    case Base::kTime:
+      s = "time";
+      break;
+    case Base::kDuration:
+      s = "duration";
+      break;
+    case Base::kMessage:
+      s = "message " + std::string(t.msg->name());
+      break;
+  }
+  return t.many ? "list of " + s : s;
+}
+
+struct Value {
+  bool null = false;
+  bool b = false;
+  int64_t i = 0;  // integers, enums, times (unix seconds), durations (seconds)
+  double d = 0;
+  std::string_view s;
+  const Message* m = nullptr;
+};
+
+// A callable reference without allocation, for iteration callbacks.
+template <typename Sig>
+class FnRef;
+template <typename R, typename... A>
+class FnRef<R(A...)> {
+ public:
+  template <typename F>
+  FnRef(F&& f)  // NOLINT: implicit by design
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))), call_([](void* o, A... a) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...);
+        }) {}
+  R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, A...);
+};
+
+bool isTimestamp(const Descriptor* d) { return d->full_name() == "google.protobuf.Timestamp"; }
+bool isDuration(const Descriptor* d) { return d->full_name() == "google.protobuf.Duration"; }
+
+std::string formatTime(int64_t secs) {
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(secs);
+  char buf[32];
+  if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0) {
+    std::strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
+  } else {
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  }
+  return buf;
+}
+
+std::string formatDuration(int64_t secs) {
+  if (secs % kSecondsPerDay == 0) return std::to_string(secs / kSecondsPerDay) + "d";
+  if (secs % 3600 == 0) return std::to_string(secs / 3600) + "h";
+  if (secs % 60 == 0) return std::to_string(secs / 60) + "m";
+  return std::to_string(secs) + "s";
+}
+
+std::string formatDouble(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", d);
+  return buf;
+}
+
+std::string render(const Type& t, const Value& v) {
+  if (v.null) return "";
+  switch (t.base) {
+    case Base::kBool:
+      return v.b ? "true" : "false";
+    case Base::kInt:
+      return std::to_string(v.i);
+    case Base::kDouble:
+      return formatDouble(v.d);
+    case Base::kString:
+      return std::string(v.s);
+    case Base::kEnum: {
+      const auto* ev = t.en->FindValueByNumber(static_cast<int>(v.i));
+      return ev ? std::string(ev->name()) : std::to_string(v.i);
+    }
+    case Base::kTime:
+      return formatTime(v.i);
+    case Base::kDuration:
+      return formatDuration(v.i);
+    case Base::kMessage:
+      return v.m ? v.m->ShortDebugString() : "";
+  }
+  return "";
+}
+
+// Parses YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ to unix seconds.
+std::optional<int64_t> parseDate(std::string_view text) {
+  google::protobuf::Timestamp ts;
+  std::string s(text);
+  if (s.size() == 10) s += "T00:00:00Z";
+  if (!google::protobuf::util::TimeUtil::FromString(s, &ts)) return std::nullopt;
+  return ts.seconds();
+}
+
+// ---- executable nodes ------------------------------------------------------------------------
+
+class NodeBase {
+ public:
+  virtual ~NodeBase() = default;
+  Type type;
+  size_t offset = 0;
+  // The value of a single-valued node.
+  virtual Value eval(Evaluation& ev) const = 0;
+  // Each value of a many-valued node (single-valued: its one value); stop when fn is false.
+  virtual void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const { fn(eval(ev)); }
+};
+using NodePtr = std::unique_ptr<NodeBase>;
+
+class Literal : public NodeBase {
+ public:
+  Literal(Type t, Value v, std::string owned = {}) : value_(v), owned_(std::move(owned)) {
+    type = t;
+    if (t.base == Base::kString) value_.s = owned_;
+  }
+  Value eval(Evaluation&) const override { return value_; }
+
+ private:
+  Value value_;
+  std::string owned_;
+};
+
+class ListLiteral : public NodeBase {
+ public:
+  std::vector<NodePtr> items;
+  Value eval(Evaluation&) const override { return Value{.null = true}; }
+  void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const override {
+    for (const auto& item : items) {
+      if (!fn(item->eval(ev))) return;
+    }
+  }
+};
+
+// Reads a scalar (or Timestamp/Duration) value of field f of m; `index` for repeated fields.
+Value readField(Evaluation& ev, const Message& m, const FieldDescriptor* f, int index) {
+  const Reflection* r = m.GetReflection();
+  Value v;
+  bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL:
+      v.b = rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      v.i = rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      v.i = rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      v.i = rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t u = rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+      v.i = u > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(u);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      v.d = rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      v.d = rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      v.i = rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string& scratch = ev.scratch();
+      const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
+                                 : r->GetStringReference(m, f, &scratch);
+      v.s = s;
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      v.m = &sub;
+      const Descriptor* d = f->message_type();
+      if (isTimestamp(d) || isDuration(d)) {
+        const Reflection* sr = sub.GetReflection();
+        v.i = sr->GetInt64(sub, d->field(0));  // seconds
+      }
+      break;
+    }
+  }
+  return v;
+}
+
+// A path: a start (root, bound slot) and field steps; a step may carry an index expression.
+class PathNode : public NodeBase {
+ public:
+  int start_slot = -1;  // -1: root
+  bool start_is_scalar = false;
+  Type start_type;  // for scalar slots
+  struct Step {
+    const FieldDescriptor* field;
+    NodePtr index;  // for a repeated field taken at one position
+  };
+  std::vector<Step> steps;
+
+  Value eval(Evaluation& ev) const override {
+    Value result{.null = true};
+    each(ev, [&](const Value& v) {
+      result = v;
+      return false;
+    });
+    return result;
+  }
+
+  void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const override {
+    if (start_slot >= 0) {
+      auto& slot = ev.slot(static_cast<size_t>(start_slot));
+      if (start_is_scalar) {
+        fn(slotValue(slot));
+        return;
+      }
+      if (slot.message == nullptr) return;
+      if (steps.empty()) {
+        Value v;
+        v.m = slot.message;
+        fn(v);
+        return;
+      }
+      walk(ev, *slot.message, 0, fn);
+    } else {
+      walk(ev, ev.root(), 0, fn);
+    }
+  }
+
+  static Value slotValue(const Evaluation::Slot& slot) {
+    Value v;
+    v.m = slot.message;
+    v.i = slot.scalar_i;
+    v.d = slot.scalar_d;
+    v.b = slot.scalar_b;
+    v.s = slot.scalar_s;
+    return v;
+  }
+
+ private:
+  // Returns false when iteration was stopped.
+  bool walk(Evaluation& ev, const Message& m, size_t i, FnRef<bool(const Value&)>& fn) const {
+    const Step& step = steps[i];
+    const FieldDescriptor* f = step.field;
+    bool last = i + 1 == steps.size();
+    if (f->is_repeated()) {
+      int n = m.GetReflection()->FieldSize(m, f);
+      if (step.index) {
+        Value ix = step.index->eval(ev);
+        int64_t k = ix.i < 0 ? n + ix.i : ix.i;  // -1 is the last element
+        if (ix.null || k < 0 || k >= n) return true;
+        return visit(ev, m, f, static_cast<int>(k), last, i, fn);
+      }
+      for (int k = 0; k < n; ++k) {
+        if (!visit(ev, m, f, k, last, i, fn)) return false;
+      }
+      return true;
+    }
+    return visit(ev, m, f, -1, last, i, fn);
+  }
+  bool visit(Evaluation& ev, const Message& m, const FieldDescriptor* f, int k, bool last, size_t i,
+             FnRef<bool(const Value&)>& fn) const {
+    if (last) return fn(readField(ev, m, f, k));
+    const Reflection* r = m.GetReflection();
+    const Message& sub = k >= 0 ? r->GetRepeatedMessage(m, f, k) : r->GetMessage(m, f);
+    return walk(ev, sub, i + 1, fn);
+  }
+};
+
+class NotNode : public NodeBase {
+ public:
+  NodePtr arg;
+  Value eval(Evaluation& ev) const override {
+    Value v = arg->eval(ev);
+    Value out;
+    out.b = v.null ? true : !v.b;
+    return out;
+  }
+};
+
+class NegNode : public NodeBase {
+ public:
+  NodePtr arg;
+  Value eval(Evaluation& ev) const override {
+    Value v = arg->eval(ev);
+    v.i = -v.i;
+    v.d = -v.d;
+    return v;
+  }
+};
+
+class LogicNode : public NodeBase {
+ public:
+  bool is_and = true;
+  NodePtr l, r;
+  Value eval(Evaluation& ev) const override {
+    Value a = l->eval(ev);
+    bool av = !a.null && a.b;
+    Value out;
+    if (is_and ? !av : av) {
+      out.b = av;
+      return out;
+    }
+    Value b = r->eval(ev);
+    out.b = !b.null && b.b;
+    return out;
+  }
+};
+
+enum class Cmp { kEq, kNe, kLt, kLe, kGt, kGe };
+
+// How two values of compatible types compare: integers (also enums, bools, times, durations),
+// doubles, strings.
+enum class CmpMode { kInt, kDouble, kString, kBool };
+
+bool compareValues(CmpMode mode, Cmp op, const Value& a, const Value& b, bool a_double,
+                   bool b_double) {
+  int c = 0;
+  switch (mode) {
+    case CmpMode::kBool:
+      c = (a.b == b.b) ? 0 : (a.b ? 1 : -1);
+      break;
+    case CmpMode::kInt:
+      c = a.i < b.i ? -1 : (a.i > b.i ? 1 : 0);
+      break;
+    case CmpMode::kDouble: {
+      double x = a_double ? a.d : static_cast<double>(a.i);
+      double y = b_double ? b.d : static_cast<double>(b.i);
+      c = x < y ? -1 : (x > y ? 1 : 0);
+      break;
+    }
+    case CmpMode::kString:
+      c = a.s.compare(b.s);
+      c = c < 0 ? -1 : (c > 0 ? 1 : 0);
+      break;
+  }
+  switch (op) {
+    case Cmp::kEq:
+      return c == 0;
+    case Cmp::kNe:
+      return c != 0;
+    case Cmp::kLt:
+      return c < 0;
+    case Cmp::kLe:
+      return c <= 0;
+    case Cmp::kGt:
+      return c > 0;
+    case Cmp::kGe:
+      return c >= 0;
+  }
+  return false;
+}
+
+class CompareNode : public NodeBase {
+ public:
+  Cmp op = Cmp::kEq;
+  CmpMode mode = CmpMode::kInt;
+  bool l_double = false, r_double = false;
+  NodePtr l, r;
+  Value eval(Evaluation& ev) const override {
+    Value a = l->eval(ev);
+    Value out;
+    if (a.null) return out;  // absent values compare false
+    Value b = r->eval(ev);
+    if (b.null) return out;
+    out.b = compareValues(mode, op, a, b, l_double, r_double);
+    return out;
+  }
+};
+
+// `x in LIST` / `x not in LIST` / `LIST contains x`: membership of a single value in a list
+// literal or a many-valued path.
+class InNode : public NodeBase {
+ public:
+  CmpMode mode = CmpMode::kInt;
+  bool needle_double = false, hay_double = false;
+  bool negate = false;
+  NodePtr needle, hay;
+  Value eval(Evaluation& ev) const override {
+    Value x = needle->eval(ev);
+    Value out;
+    if (x.null) {
+      out.b = negate;
+      return out;
+    }
+    bool found = false;
+    hay->each(ev, [&](const Value& v) {
+      if (!v.null && compareValues(mode, Cmp::kEq, x, v, needle_double, hay_double)) {
+        found = true;
+        return false;
+      }
+      return true;
+    });
+    out.b = negate ? !found : found;
+    return out;
+  }
+};
+
+class SubstringNode : public NodeBase {
+ public:
+  NodePtr l, r;
+  Value eval(Evaluation& ev) const override {
+    Value a = l->eval(ev);
+    Value out;
+    if (a.null) return out;
+    Value b = r->eval(ev);
+    if (b.null) return out;
+    out.b = a.s.find(b.s) != std::string_view::npos;
+    return out;
+  }
+};
+
+class MatchesNode : public NodeBase {
+ public:
+  NodePtr l;
+  std::unique_ptr<re2::RE2> re;
+  bool many = false;
+  Value eval(Evaluation& ev) const override {
+    Value out;
+    l->each(ev, [&](const Value& v) {
+      if (!v.null && re2::RE2::PartialMatch(re2::StringPiece(v.s.data(), v.s.size()), *re)) {
+        out.b = true;
+        return false;
+      }
+      return true;
+    });
+    return out;
+  }
+};
+
+class ArithNode : public NodeBase {
+ public:
+  bool plus = true;
+  bool as_double = false;
+  bool l_double = false, r_double = false;
+  NodePtr l, r;
+  Value eval(Evaluation& ev) const override {
+    Value a = l->eval(ev);
+    Value b = r->eval(ev);
+    Value out;
+    if (a.null || b.null) {
+      out.null = true;
+      return out;
+    }
+    if (as_double) {
+      double x = l_double ? a.d : static_cast<double>(a.i);
+      double y = r_double ? b.d : static_cast<double>(b.i);
+      out.d = plus ? x + y : x - y;
+    } else {
+      // Saturating, so far-future dates (9999-12-31) plus a duration cannot overflow.
+      int64_t res;
+      if (plus ? __builtin_add_overflow(a.i, b.i, &res) : __builtin_sub_overflow(a.i, b.i, &res)) {
+        res = ((plus ? b.i : -b.i) > 0) ? INT64_MAX : INT64_MIN;
+      }
+      out.i = res;
+    }
+    return out;
+  }
+};
+
+class QuantifierNode : public NodeBase {
+ public:
+  enum class Kind { kAny, kAll, kCount } kind = Kind::kAny;
+  size_t slot = 0;
+  bool scalar = false;
+  NodePtr source;  // many-valued
+  NodePtr pred;    // null for count(path)
+  Value eval(Evaluation& ev) const override {
+    Value out;
+    int64_t count = 0;
+    int64_t index = 0;
+    bool result = kind == Kind::kAll;
+    auto& s = ev.slot(slot);
+    source->each(ev, [&](const Value& v) {
+      s.message = v.m;
+      s.index = index++;
+      s.scalar_i = v.i;
+      s.scalar_d = v.d;
+      s.scalar_b = v.b;
+      s.scalar_s = v.s;
+      bool hit = true;
+      if (pred) {
+        Value p = pred->eval(ev);
+        hit = !p.null && p.b;
+      }
+      switch (kind) {
+        case Kind::kAny:
+          if (hit) {
+            result = true;
+            return false;
+          }
+          return true;
+        case Kind::kAll:
+          if (!hit) {
+            result = false;
+            return false;
+          }
+          return true;
+        case Kind::kCount:
+          if (hit) ++count;
+          return true;
+      }
+      return true;
+    });
+    if (kind == Kind::kCount) {
+      out.i = count;
+    } else {
+      out.b = result;
+    }
+    return out;
+  }
+};
+
+class NowNode : public NodeBase {
+ public:
+  Value eval(Evaluation& ev) const override {
+    Value v;
+    v.i = ev.now();
+    return v;
+  }
+};
+
+class IndexOfNode : public NodeBase {
+ public:
+  size_t slot = 0;
+  Value eval(Evaluation& ev) const override {
+    Value v;
+    v.i = ev.slot(slot).index;
+    return v;
+  }
+};
+
+class DaysNode : public NodeBase {
+ public:
+  NodePtr arg;
+  Value eval(Evaluation& ev) const override {
+    Value v = arg->eval(ev);
+    if (v.null) return v;
+    // Floor division: -1 second is day -1, not day 0.
+    int64_t q = v.i / kSecondsPerDay;
+    if (v.i % kSecondsPerDay != 0 && v.i < 0) --q;
+    v.i = q;
+    return v;
+  }
+};
+
+class CaseNode : public NodeBase {
+ public:
+  bool upper = false;
+  NodePtr arg;
+  Value eval(Evaluation& ev) const override {
+    Value v = arg->eval(ev);
+    if (v.null) return v;
+    std::string& out = ev.scratch();
+    out.assign(v.s);
+    for (char& c : out) {
+      c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
+                                  : std::tolower(static_cast<unsigned char>(c)));
+    }
+    v.s = out;
+    return v;
+  }
+};
+
+class LenNode : public NodeBase {
+ public:
+  NodePtr arg;
+  Value eval(Evaluation& ev) const override {
+    Value out;
+    if (!arg->type.many) {
+      Value v = arg->eval(ev);
+      if (v.null) return v;
+      out.i = static_cast<int64_t>(v.s.size());
+      return out;
+    }
+    arg->each(ev, [&](const Value&) {
+      ++out.i;
+      return true;
+    });
+    return out;
+  }
+};
+
+class AffixNode : public NodeBase {
+ public:
+  bool prefix = true;
+  NodePtr l, r;
+  Value eval(Evaluation& ev) const override {
+    Value a = l->eval(ev);
+    Value b = r->eval(ev);
+    Value out;
+    if (a.null || b.null) return out;
+    out.b = a.s.size() >= b.s.size() && (prefix ? a.s.substr(0, b.s.size()) == b.s
+                                                : a.s.substr(a.s.size() - b.s.size()) == b.s);
+    return out;
+  }
+};
+
+class IfNode : public NodeBase {
+ public:
+  NodePtr cond, yes, no;
+  Value eval(Evaluation& ev) const override {
+    Value c = cond->eval(ev);
+    return (!c.null && c.b) ? yes->eval(ev) : no->eval(ev);
+  }
+};
+
+class JoinNode : public NodeBase {
+ public:
+  NodePtr list;
+  std::string sep = ", ";
+  Value eval(Evaluation& ev) const override {
+    std::string& out = ev.scratch();
+    out.clear();
+    bool first = true;
+    list->each(ev, [&](const Value& v) {
+      if (!first) out += sep;
+      first = false;
+      out += render(list->type, v);
+      return true;
+    });
+    Value v;
+    v.s = out;
+    return v;
+  }
+};
+
+// ---- compiler --------------------------------------------------------------------------------
+
+struct Variable {
+  std::string name;
+  size_t slot;
+  Type type;  // message or scalar type of one element
+};
+
+class Compiler {
+ public:
+  explicit Compiler(const CompileScope& scope) : scope_(scope) {
+    for (size_t i = 0; i < scope.bound.size(); ++i) {
+      Type t;
+      t.base = Base::kMessage;
+      t.msg = scope.bound[i].second;
+      vars_.push_back(Variable{scope.bound[i].first, i, t});
+    }
+    slots_ = scope.bound.size();
+  }
+  size_t slots() const { return slots_; }
+
+  NodePtr compile(const Ast& a) {
+    switch (a.kind) {
+      case Ast::Kind::kInt: {
+        Value v;
+        v.i = a.i;
+        return literal(Type{Base::kInt}, v, a.offset);
+      }
+      case Ast::Kind::kDouble: {
+        Value v;
+        v.d = a.d;
+        return literal(Type{Base::kDouble}, v, a.offset);
+      }
+      case Ast::Kind::kDuration: {
+        Value v;
+        v.i = a.i;
+        return literal(Type{Base::kDuration}, v, a.offset);
+      }
+      case Ast::Kind::kBool: {
+        Value v;
+        v.b = a.b;
+        return literal(Type{Base::kBool}, v, a.offset);
+      }
+      case Ast::Kind::kString:
+        return literal(Type{Base::kString}, Value{}, a.offset, a.text);
+      case Ast::Kind::kList:
+        return compileList(a);
+      case Ast::Kind::kIdent:
+      case Ast::Kind::kMember:
+      case Ast::Kind::kIndex:
+        return compilePath(a);
+      case Ast::Kind::kUnary:
+        return compileUnary(a);
+      case Ast::Kind::kBinary:
+        return compileBinary(a);
+      case Ast::Kind::kCall:
+        return compileCall(a);
+      case Ast::Kind::kQuantifier:
+        return compileQuantifier(a);
+    }
+    fail(a.offset, "unsupported expression");
+  }
+
+  NodePtr requireBool(NodePtr n, std::string_view where) {
+    if (n->type.base != Base::kBool || n->type.many) {
+      fail(n->offset, std::string(where) + " must be a condition (true/false), but this is a " +
+                          typeName(n->type));
+    }
+    return n;
+  }
+
+ private:
+  static NodePtr literal(Type t, Value v, size_t offset, std::string owned = {}) {
+    auto n = std::make_unique<Literal>(t, v, std::move(owned));
+    n->offset = offset;
+    return n;
+  }
+
+  NodePtr paramLiteral(const ParamValue& p, size_t offset, const std::string& name) {
+    Value v;
+    switch (p.kind) {
+      case ParamValue::Kind::kBool:
+        v.b = p.b;
+        return literal(Type{Base::kBool}, v, offset);
+      case ParamValue::Kind::kInt:
+        v.i = p.i;
+        return literal(Type{Base::kInt}, v, offset);
+      case ParamValue::Kind::kDouble:
+        v.d = p.d;
+        return literal(Type{Base::kDouble}, v, offset);
+      case ParamValue::Kind::kDuration:
+        v.i = p.i;
+        return literal(Type{Base::kDuration}, v, offset);
+      case ParamValue::Kind::kString:
+        return literal(Type{Base::kString}, v, offset, p.s);
+      case ParamValue::Kind::kList: {
+        auto list = std::make_unique<ListLiteral>();
+        list->offset = offset;
+        Type t{Base::kString};
+        for (size_t i = 0; i < p.list.size(); ++i) {
+          if (p.list[i].kind == ParamValue::Kind::kList) {
+            fail(offset, "parameter '" + name + "' nests a list in a list");
+          }
+          auto item = paramLiteral(p.list[i], offset, name);
+          if (i == 0) {
+            t = item->type;
+          } else if (!sameScalar(t, item->type)) {
+            fail(offset, "parameter '" + name + "' mixes " + typeName(t) + " and " +
+                             typeName(item->type) + " in one list");
+          }
+          list->items.push_back(std::move(item));
+        }
+        t.many = true;
+        list->type = t;
+        return list;
+      }
+    }
+    fail(offset, "bad parameter");
+  }
+
+  static bool sameScalar(const Type& a, const Type& b) {
+    return a.base == b.base && a.en == b.en && a.msg == b.msg;
+  }
+
+  NodePtr compileList(const Ast& a) {
+    auto list = std::make_unique<ListLiteral>();
+    list->offset = a.offset;
+    Type t{Base::kString};
+    for (size_t i = 0; i < a.kids.size(); ++i) {
+      NodePtr item = compile(*a.kids[i]);
+      if (item->type.many) fail(item->offset, "a list cannot hold lists");
+      if (i == 0) {
+        t = item->type;
+      } else if (!sameScalar(t, item->type) && !(isNumber(t) && isNumber(item->type))) {
+        fail(item->offset,
+             "list items must have one type: " + typeName(t) + " and " + typeName(item->type));
+      }
+      list->items.push_back(std::move(item));
+    }
+    t.many = true;
+    list->type = t;
+    return list;
+  }
+
+  static bool isNumber(const Type& t) {
+    return !t.many && (t.base == Base::kInt || t.base == Base::kDouble);
+  }
+
+  const Variable* findVar(const std::string& name) const {
+    for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
+      if (it->name == name) return &*it;
+    }
+    return nullptr;
+  }
+
+  static const FieldDescriptor* findField(const Descriptor* d, const std::string& name) {
+    if (const auto* f = d->FindFieldByName(name)) return f;
+    if (const auto* f = d->FindFieldByLowercaseName(name)) return f;
+    if (const auto* f = d->FindFieldByCamelcaseName(name)) return f;
+    for (int i = 0; i < d->field_count(); ++i) {
+      if (d->field(i)->json_name() == name) return d->field(i);
+    }
+    return nullptr;
+  }
+
+  static std::string fieldList(const Descriptor* d) {
+    std::string s;
+    for (int i = 0; i < d->field_count() && i < 30; ++i) {
+      if (i) s += ", ";
+      s += d->field(i)->json_name();
+    }
+    return s;
+  }
+
+  static Type fieldType(const FieldDescriptor* f) {
+    Type t;
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_BOOL:
+        t.base = Base::kBool;
+        break;
+      case FieldDescriptor::CPPTYPE_INT32:
+      case FieldDescriptor::CPPTYPE_INT64:
+      case FieldDescriptor::CPPTYPE_UINT32:
+      case FieldDescriptor::CPPTYPE_UINT64:
+        t.base = Base::kInt;
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        t.base = Base::kDouble;
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        t.base = Base::kEnum;
+        t.en = f->enum_type();
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        t.base = Base::kString;
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (isTimestamp(f->message_type())) {
+          t.base = Base::kTime;
+        } else if (isDuration(f->message_type())) {
+          t.base = Base::kDuration;
+        } else {
+          t.base = Base::kMessage;
+          t.msg = f->message_type();
+        }
+        break;
+    }
+    return t;
+  }
+
+  // Flattens ident/member/index chains: returns the base identifier and the steps.
+  struct RawStep {
+    std::string name;
+    size_t offset;
+    const Ast* index = nullptr;  // index applied after this step
+  };
+  static void flatten(const Ast& a, std::vector<RawStep>& out) {
+    switch (a.kind) {
+      case Ast::Kind::kIdent:
+        out.push_back(RawStep{a.text, a.offset});
+        return;
+      case Ast::Kind::kMember:
+        flatten(*a.kids[0], out);
+        out.push_back(RawStep{a.text, a.offset});
+        return;
+      case Ast::Kind::kIndex:
+        if (a.kids[0]->kind != Ast::Kind::kIdent && a.kids[0]->kind != Ast::Kind::kMember &&
+            a.kids[0]->kind != Ast::Kind::kIndex) {
+          fail(a.offset, "only a repeated field can be indexed");
+        }
+        flatten(*a.kids[0], out);
+        if (out.back().index != nullptr) fail(a.offset, "a field can be indexed only once");
+        out.back().index = a.kids[1].get();
+        return;
+      default:
+        fail(a.offset, "expected a field path");
+    }
+  }
+
+  NodePtr compilePath(const Ast& a) {
+    std::vector<RawStep> raw;
+    flatten(a, raw);
+    auto path = std::make_unique<PathNode>();
+    path->offset = raw[0].offset;
+    const std::string& head = raw[0].name;
+    size_t first_field = 0;
+    const Descriptor* cur = scope_.root;
+    Type cur_type;
+    if (head == "params") {
+      if (raw.size() != 2 || raw[0].index || raw[1].index) {
+        fail(raw[0].offset, "parameters are used as params.NAME");
+      }
+      const ParamValue* p = nullptr;
+      if (scope_.params) {
+        auto it = scope_.params->find(raw[1].name);
+        if (it != scope_.params->end()) p = &it->second;
+      }
+      if (!p) {
+        std::string known;
+        if (scope_.params) {
+          for (const auto& [k, v] : *scope_.params) known += (known.empty() ? "" : ", ") + k;
+        }
+        fail(raw[1].offset,
+             "unknown parameter '" + raw[1].name + "'" +
+                 (known.empty() ? " (the rule declares none)" : " (declared: " + known + ")"));
+      }
+      return paramLiteral(*p, raw[1].offset, raw[1].name);
+    }
+    if (const Variable* v = findVar(head)) {
+      if (raw[0].index) fail(raw[0].offset, "a variable cannot be indexed");
+      path->start_slot = static_cast<int>(v->slot);
+      first_field = 1;
+      if (v->type.base != Base::kMessage) {
+        if (raw.size() > 1) {
+          fail(raw[1].offset, "'" + head + "' is a " + typeName(v->type) + ", it has no fields");
+        }
+        path->start_is_scalar = true;
+        path->type = v->type;
+        return path;
+      }
+      cur = v->type.msg;
+      cur_type = v->type;
+      if (raw.size() == 1) {
+        path->type = v->type;
+        return path;
+      }
+    }
+    bool many = false;
+    Type t;
+    for (size_t i = first_field; i < raw.size(); ++i) {
+      if (cur == nullptr) {
+        fail(raw[i].offset, "'" + raw[i - 1].name + "' is a " + typeName(t) +
+                                ", it has no field '" + raw[i].name + "'");
+      }
+      const FieldDescriptor* f = findField(cur, raw[i].name);
+      if (f == nullptr) {
+        std::string where = i == 0 ? "the rule input" : std::string(cur->name());
+        std::string hint;
+        if (i == 0) hint = " (use tls...., asset...., params.... or a bound variable)";
+        fail(raw[i].offset, "unknown field '" + raw[i].name + "' in " + where + hint +
+                                "; fields: " + fieldList(cur));
+      }
+      PathNode::Step step{f, nullptr};
+      if (raw[i].index) {
+        if (!f->is_repeated()) fail(raw[i].offset, "'" + raw[i].name + "' is not a list");
+        step.index = compile(*raw[i].index);
+        if (step.index->type.base != Base::kInt || step.index->type.many) {
+          fail(step.index->offset, "an index must be an integer");
+        }
+      } else if (f->is_repeated()) {
+        many = true;
+      }
+      t = fieldType(f);
+      cur = t.base == Base::kMessage ? t.msg : nullptr;
+      path->steps.push_back(std::move(step));
+    }
+    t.many = many;
+    path->type = t;
+    return path;
+  }
+
+  NodePtr compileUnary(const Ast& a) {
+    NodePtr arg = compile(*a.kids[0]);
+    if (a.text == "not") {
+      auto n = std::make_unique<NotNode>();
+      n->offset = a.offset;
+      n->arg = requireBool(std::move(arg), "the operand of 'not'");
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (arg->type.many || !(arg->type.base == Base::kInt || arg->type.base == Base::kDouble ||
+                            arg->type.base == Base::kDuration)) {
+      fail(a.offset, "'-' needs a number or duration, found " + typeName(arg->type));
+    }
+    auto n = std::make_unique<NegNode>();
+    n->offset = a.offset;
+    n->type = arg->type;
+    n->arg = std::move(arg);
+    return n;
+  }
+
+  [[noreturn]] void manyError(const NodeBase& n, std::string_view op) {
+    fail(n.offset,
+         "this path has many values (it crosses a repeated field); '" + std::string(op) +
+             "' needs one value: use any(x in ...: ...), all(...), count(...), an index [0] "
+             "or 'contains'");
+  }
+
+  // Brings a string literal compared with an enum to the enum's number, or fails.
+  NodePtr coerceToEnum(NodePtr lit, const EnumDescriptor* en) {
+    auto* l = dynamic_cast<Literal*>(lit.get());
+    if (l == nullptr) {
+      fail(lit->offset, "an enum can be compared only with a value name in quotes");
+    }
+    Evaluation dummy_ev(*scope_root_default(), 0);
+    std::string name(l->eval(dummy_ev).s);
+    const auto* ev = en->FindValueByName(name);
+    if (ev == nullptr) {
+      std::string known;
+      for (int i = 0; i < en->value_count(); ++i) {
+        known += (i ? ", " : "") + std::string(en->value(i)->name());
+      }
+      fail(lit->offset,
+           "'" + name + "' is not a value of " + std::string(en->name()) + " (" + known + ")");
+    }
+    Value v;
+    v.i = ev->number();
+    Type t{Base::kEnum};
+    t.en = en;
+    return literal(t, v, lit->offset);
+  }
+
+  const Message* scope_root_default() {
+    return google::protobuf::MessageFactory::generated_factory()->GetPrototype(scope_.root);
+  }
+
+  // Adjusts operands so they can be compared; returns the comparison mode.
+  CmpMode unify(NodePtr& l, NodePtr& r, size_t offset, std::string_view op) {
+    Type lt = l->type, rt = r->type;
+    lt.many = rt.many = false;
+    if (lt.base == Base::kEnum && rt.base == Base::kString) {
+      if (r->type.many) {
+        auto* list = dynamic_cast<ListLiteral*>(r.get());
+        if (!list) fail(r->offset, "an enum can be compared only with value names in quotes");
+        for (auto& item : list->items) item = coerceToEnum(std::move(item), lt.en);
+        list->type = lt;
+        list->type.many = true;
+      } else {
+        r = coerceToEnum(std::move(r), lt.en);
+      }
+      return CmpMode::kInt;
+    }
+    if (rt.base == Base::kEnum && lt.base == Base::kString) {
+      if (l->type.many) fail(l->offset, "expected one enum value name");
+      l = coerceToEnum(std::move(l), rt.en);
+      return CmpMode::kInt;
+    }
+    if (isNumberBase(lt.base) && isNumberBase(rt.base)) {
+      return (lt.base == Base::kDouble || rt.base == Base::kDouble) ? CmpMode::kDouble
+                                                                    : CmpMode::kInt;
+    }
+    if (lt.base != rt.base || (lt.base == Base::kEnum && lt.en != rt.en)) {
+      fail(offset, "cannot compare " + typeName(l->type) + " with " + typeName(r->type) +
+                       " using '" + std::string(op) + "'");
+    }
+    switch (lt.base) {
+      case Base::kString:
+        return CmpMode::kString;
+      case Base::kBool:
+        return CmpMode::kBool;
+      case Base::kMessage:
+        fail(offset, "messages cannot be compared; compare one of their fields");
+      default:
+        return CmpMode::kInt;
+    }
+  }
+  static bool isNumberBase(Base b) { return b == Base::kInt || b == Base::kDouble; }
+
+  NodePtr compileBinary(const Ast& a) {
+    const std::string& op = a.text;
+    NodePtr l = compile(*a.kids[0]);
+    NodePtr r = compile(*a.kids[1]);
+    if (op == "and" || op == "or") {
+      auto n = std::make_unique<LogicNode>();
+      n->offset = a.offset;
+      n->is_and = op == "and";
+      n->l = requireBool(std::move(l), "the left side of '" + op + "'");
+      n->r = requireBool(std::move(r), "the right side of '" + op + "'");
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (op == "in" || op == "not in") {
+      if (l->type.many) manyError(*l, op);
+      if (!r->type.many) {
+        fail(r->offset, "the right side of '" + op +
+                            "' must be a list ([...] or a repeated "
+                            "field), found " +
+                            typeName(r->type));
+      }
+      auto n = std::make_unique<InNode>();
+      n->offset = a.offset;
+      n->negate = op == "not in";
+      n->mode = unify(l, r, a.offset, op);
+      n->needle_double = l->type.base == Base::kDouble;
+      n->hay_double = r->type.base == Base::kDouble;
+      n->needle = std::move(l);
+      n->hay = std::move(r);
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (op == "contains") {
+      if (r->type.many) manyError(*r, op);
+      if (l->type.many) {
+        auto n = std::make_unique<InNode>();
+        n->offset = a.offset;
+        n->mode = unify(l, r, a.offset, op);
+        n->hay_double = l->type.base == Base::kDouble;
+        n->needle_double = r->type.base == Base::kDouble;
+        n->needle = std::move(r);
+        n->hay = std::move(l);
+        n->type = Type{Base::kBool};
+        return n;
+      }
+      if (l->type.base != Base::kString || r->type.base != Base::kString) {
+        fail(a.offset,
+             "'contains' needs a list or a string on the left and a string on the "
+             "right, found " +
+                 typeName(l->type) + " and " + typeName(r->type));
+      }
+      auto n = std::make_unique<SubstringNode>();
+      n->offset = a.offset;
+      n->l = std::move(l);
+      n->r = std::move(r);
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (op == "matches") {
+      if (l->type.base != Base::kString) {
+        fail(l->offset, "'matches' needs a string on the left, found " + typeName(l->type));
+      }
+      auto* lit = dynamic_cast<Literal*>(r.get());
+      if (lit == nullptr || r->type.base != Base::kString) {
+        fail(r->offset, "'matches' needs a regular expression in quotes on the right");
+      }
+      Evaluation dummy(*scope_root_default(), 0);
+      std::string pattern(lit->eval(dummy).s);
+      re2::RE2::Options options;
+      options.set_log_errors(false);
+      options.set_max_mem(1 << 20);
+      auto re = std::make_unique<re2::RE2>(pattern, options);
+      if (!re->ok()) fail(r->offset, "invalid regular expression: " + re->error());
+      auto n = std::make_unique<MatchesNode>();
+      n->offset = a.offset;
+      n->many = l->type.many;
+      n->l = std::move(l);
+      n->re = std::move(re);
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (op == "+" || op == "-") return compileArith(a, std::move(l), std::move(r));
+    // comparisons
+    if (l->type.many) manyError(*l, op);
+    if (r->type.many) manyError(*r, op);
+    auto n = std::make_unique<CompareNode>();
+    n->offset = a.offset;
+    static const std::pair<std::string_view, Cmp> kOps[] = {{"==", Cmp::kEq}, {"!=", Cmp::kNe},
+                                                            {"<", Cmp::kLt},  {"<=", Cmp::kLe},
+                                                            {">", Cmp::kGt},  {">=", Cmp::kGe}};
+    for (const auto& [text, cmp] : kOps) {
+      if (text == op) n->op = cmp;
+    }
+    n->mode = unify(l, r, a.offset, op);
+    if ((n->mode == CmpMode::kBool || n->mode == CmpMode::kString || l->type.base == Base::kEnum) &&
+        n->op != Cmp::kEq && n->op != Cmp::kNe && l->type.base != Base::kString) {
+      fail(a.offset, "'" + op + "' orders numbers, times, durations and strings; " +
+                         typeName(l->type) + " supports only == and !=");
+    }
+    n->l_double = l->type.base == Base::kDouble;
+    n->r_double = r->type.base == Base::kDouble;
+    n->l = std::move(l);
+    n->r = std::move(r);
+    n->type = Type{Base::kBool};
+    return n;
+  }
+
+  NodePtr compileArith(const Ast& a, NodePtr l, NodePtr r) {
+    if (l->type.many) manyError(*l, a.text);
+    if (r->type.many) manyError(*r, a.text);
+    bool plus = a.text == "+";
+    Base lb = l->type.base, rb = r->type.base;
+    Type result;
+    bool as_double = false;
+    if (lb == Base::kTime && rb == Base::kDuration) {
+      result.base = Base::kTime;
+    } else if (plus && lb == Base::kDuration && rb == Base::kTime) {
+      result.base = Base::kTime;
+    } else if (!plus && lb == Base::kTime && rb == Base::kTime) {
+      result.base = Base::kDuration;
+    } else if (lb == Base::kDuration && rb == Base::kDuration) {
+      result.base = Base::kDuration;
+    } else if (isNumberBase(lb) && isNumberBase(rb)) {
+      as_double = lb == Base::kDouble || rb == Base::kDouble;
+      result.base = as_double ? Base::kDouble : Base::kInt;
+    } else {
+      fail(a.offset, "cannot compute " + typeName(l->type) + " " + a.text + " " +
+                         typeName(r->type) +
+                         " (time ± duration, time - time, numbers and durations work)");
+    }
+    auto n = std::make_unique<ArithNode>();
+    n->offset = a.offset;
+    n->plus = plus;
+    n->as_double = as_double;
+    n->l_double = lb == Base::kDouble;
+    n->r_double = rb == Base::kDouble;
+    n->l = std::move(l);
+    n->r = std::move(r);
+    n->type = result;
+    return n;
+  }
+
+  void arity(const Ast& a, size_t min, size_t max) {
+    if (a.kids.size() < min || a.kids.size() > max) {
+      std::string want =
+          min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max);
+      fail(a.offset, a.text + "() takes " + want + " argument" + (max == 1 ? "" : "s") +
+                         ", found " + std::to_string(a.kids.size()));
+    }
+  }
+  NodePtr requireType(NodePtr n, Base base, std::string_view what) {
+    if (n->type.many || n->type.base != base) {
+      fail(n->offset, std::string(what) + ", found " + typeName(n->type));
+    }
+    return n;
+  }
+
+  NodePtr compileCall(const Ast& a) {
+    const std::string& fn = a.text;
+    if (fn == "now") {
+      arity(a, 0, 0);
+      auto n = std::make_unique<NowNode>();
+      n->offset = a.offset;
+      n->type = Type{Base::kTime};
+      return n;
+    }
+    if (fn == "date") {
+      arity(a, 1, 1);
+      if (a.kids[0]->kind != Ast::Kind::kString) {
+        fail(a.kids[0]->offset, "date() takes a date in quotes, e.g. date(\"2030-01-01\")");
+      }
+      auto secs = parseDate(a.kids[0]->text);
+      if (!secs) {
+        fail(a.kids[0]->offset,
+             "'" + a.kids[0]->text + "' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+      }
+      Value v;
+      v.i = *secs;
+      return literal(Type{Base::kTime}, v, a.offset);
+    }
+    if (fn == "days") {
+      arity(a, 1, 1);
+      auto n = std::make_unique<DaysNode>();
+      n->offset = a.offset;
+      n->arg = requireType(compile(*a.kids[0]), Base::kDuration, "days() takes a duration");
+      n->type = Type{Base::kInt};
+      return n;
+    }
+    if (fn == "lower" || fn == "upper") {
+      arity(a, 1, 1);
+      auto n = std::make_unique<CaseNode>();
+      n->offset = a.offset;
+      n->upper = fn == "upper";
+      n->arg = requireType(compile(*a.kids[0]), Base::kString, fn + "() takes a string");
+      n->type = Type{Base::kString};
+      return n;
+    }
+    if (fn == "len") {
+      arity(a, 1, 1);
+      NodePtr arg = compile(*a.kids[0]);
+      if (!arg->type.many && arg->type.base != Base::kString) {
+        fail(arg->offset, "len() takes a string or a list, found " + typeName(arg->type));
+      }
+      auto n = std::make_unique<LenNode>();
+      n->offset = a.offset;
+      n->arg = std::move(arg);
+      n->type = Type{Base::kInt};
+      return n;
+    }
+    if (fn == "count") {  // count(path): the number of values
+      arity(a, 1, 1);
+      NodePtr arg = compile(*a.kids[0]);
+      if (!arg->type.many) fail(arg->offset, "count() takes a list, found " + typeName(arg->type));
+      auto n = std::make_unique<LenNode>();
+      n->offset = a.offset;
+      n->arg = std::move(arg);
+      n->type = Type{Base::kInt};
+      return n;
+    }
+    if (fn == "index") {
+      arity(a, 1, 1);
+      const Ast& k = *a.kids[0];
+      const Variable* v = k.kind == Ast::Kind::kIdent ? findVar(k.text) : nullptr;
+      if (v == nullptr) fail(k.offset, "index() takes a bound variable (from each: or any(...))");
+      auto n = std::make_unique<IndexOfNode>();
+      n->offset = a.offset;
+      n->slot = v->slot;
+      n->type = Type{Base::kInt};
+      return n;
+    }
+    if (fn == "startsWith" || fn == "endsWith") {
+      arity(a, 2, 2);
+      auto n = std::make_unique<AffixNode>();
+      n->offset = a.offset;
+      n->prefix = fn == "startsWith";
+      n->l = requireType(compile(*a.kids[0]), Base::kString, fn + "() takes strings");
+      n->r = requireType(compile(*a.kids[1]), Base::kString, fn + "() takes strings");
+      n->type = Type{Base::kBool};
+      return n;
+    }
+    if (fn == "if") {
+      arity(a, 3, 3);
+      auto n = std::make_unique<IfNode>();
+      n->offset = a.offset;
+      n->cond = requireBool(compile(*a.kids[0]), "the first argument of if()");
+      n->yes = compile(*a.kids[1]);
+      n->no = compile(*a.kids[2]);
+      if (n->yes->type.many || n->no->type.many || !sameScalar(n->yes->type, n->no->type)) {
+        fail(a.offset, "if() needs two values of one type, found " + typeName(n->yes->type) +
+                           " and " + typeName(n->no->type));
+      }
+      n->type = n->yes->type;
+      return n;
+    }
+    if (fn == "join") {
+      arity(a, 1, 2);
+      auto n = std::make_unique<JoinNode>();
+      n->offset = a.offset;
+      n->list = compile(*a.kids[0]);
+      if (!n->list->type.many) fail(n->list->offset, "join() takes a list");
+      if (a.kids.size() == 2) {
+        if (a.kids[1]->kind != Ast::Kind::kString) {
+          fail(a.kids[1]->offset, "join()'s separator must be a string in quotes");
+        }
+        n->sep = a.kids[1]->text;
+      }
+      n->type = Type{Base::kString};
+      return n;
+    }
+    if (fn == "any" || fn == "all") {
+      fail(a.offset, fn + "() is written " + fn + "(x in LIST: CONDITION)");
+    }
+    fail(a.offset, "unknown function '" + fn +
+                       "' (known: any, all, count, now, date, days, len, lower, upper, index, "
+                       "startsWith, endsWith, if, join)");
+  }
+
+  NodePtr compileQuantifier(const Ast& a) {
+    const Ast& var = *a.kids[0];
+    NodePtr source = compile(*a.kids[1]);
+    if (!source->type.many) {
+      fail(source->offset,
+           a.text + "() iterates a list (a repeated field), found " + typeName(source->type));
+    }
+    if (var.text == "params" || findField(scope_.root, var.text) != nullptr) {
+      fail(var.offset, "'" + var.text + "' is already a name in rules; pick another variable");
+    }
+    auto n = std::make_unique<QuantifierNode>();
+    n->offset = a.offset;
+    n->kind = a.text == "any"   ? QuantifierNode::Kind::kAny
+              : a.text == "all" ? QuantifierNode::Kind::kAll
+                                : QuantifierNode::Kind::kCount;
+    n->slot = slots_++;
+    Type element = source->type;
+    element.many = false;
+    vars_.push_back(Variable{var.text, n->slot, element});
+    n->pred = requireBool(compile(*a.kids[2]), "the condition of " + a.text + "()");
+    vars_.pop_back();
+    n->source = std::move(source);
+    n->type = Type{n->kind == QuantifierNode::Kind::kCount ? Base::kInt : Base::kBool};
+    return n;
+  }
+
+  const CompileScope& scope_;
+  std::vector<Variable> vars_;
+  size_t slots_ = 0;
+};
+
+void setError(ExpressionError* error, const CompileError& e) {
+  if (error) {
+    error->offset = e.offset;
+    error->message = e.message;
+  }
+}
+
+}  // namespace
+
+// ---- ParamValue ------------------------------------------------------------------------------
+
+bool ParamValue::operator==(const ParamValue& o) const {
+  return kind == o.kind && b == o.b && i == o.i && d == o.d && s == o.s && list == o.list;
+}
+
+std::string ParamValue::text() const {
+  switch (kind) {
+    case Kind::kBool:
+      return b ? "true" : "false";
+    case Kind::kInt:
+      return std::to_string(i);
+    case Kind::kDouble:
+      return formatDouble(d);
+    case Kind::kDuration:
+      return formatDuration(i);
+    case Kind::kString:
+      return "\"" + s + "\"";
+    case Kind::kList: {
+      std::string out = "[";
+      for (size_t k = 0; k < list.size(); ++k) out += (k ? ", " : "") + list[k].text();
+      return out + "]";
+    }
+  }
+  return "";
+}
+
+ParamValue paramFromText(const std::string& text) {
+  ParamValue p;
+  if (text == "true" || text == "false") {
+    p.kind = ParamValue::Kind::kBool;
+    p.b = text == "true";
+    return p;
+  }
+  if (!text.empty()) {
+    int64_t i = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
+    if (ec == std::errc() && ptr == text.data() + text.size()) {
+      p.kind = ParamValue::Kind::kInt;
+      p.i = i;
+      return p;
+    }
+    if (ec == std::errc() && ptr + 1 == text.data() + text.size() && durationUnit(*ptr) != 0) {
+      p.kind = ParamValue::Kind::kDuration;
+      p.i = i * durationUnit(*ptr);
+      return p;
+    }
+    char* end = nullptr;
+    double d = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() + text.size() && std::isdigit(static_cast<unsigned char>(text[0]))) {
+      p.kind = ParamValue::Kind::kDouble;
+      p.d = d;
+      return p;
+    }
+  }
+  p.kind = ParamValue::Kind::kString;
+  p.s = text;
+  return p;
+}
+
+// ---- Evaluation ------------------------------------------------------------------------------
+
+Evaluation::Evaluation(const google::protobuf::Message& root, int64_t now_unix_seconds)
+    : root_(&root), now_(now_unix_seconds) {}
+
+void Evaluation::bind(size_t slot, const google::protobuf::Message* message, int64_t index) {
+  Slot& s = this->slot(slot);
+  s.message = message;
+  s.index = index;
+}
+
+Evaluation::Slot& Evaluation::slot(size_t i) {
+  if (i >= slots_.size()) slots_.resize(i + 1);
+  return slots_[i];
+}
+
+std::string& Evaluation::scratch() {
+  if (scratch_used_ == scratch_.size()) scratch_.push_back(std::make_unique<std::string>());
+  return *scratch_[scratch_used_++];
+}
+
+// ---- Expression ------------------------------------------------------------------------------
+
+struct Expression::Impl {
+  NodePtr root;
+  // Templates: literal text and expressions, alternating.
+  std::vector<std::pair<std::string, NodePtr>> segments;
+  bool is_template = false;
+  size_t slots = 0;
+};
+
+Expression::Expression() : impl_(std::make_unique<Impl>()) {}
+Expression::Expression(Expression&&) noexcept = default;
+Expression& Expression::operator=(Expression&&) noexcept = default;
+Expression::~Expression() = default;
+
+absl::StatusOr<Expression> Expression::compile(std::string_view text, const CompileScope& scope,
+                                               ExpressionError* error) {
+  try {
+    if (text.size() > kMaxExpressionBytes) fail(0, "expression longer than 64 KiB");
+    Parser parser(lex(text));
+    AstPtr ast = parser.parseAll();
+    Compiler compiler(scope);
+    Expression e;
+    e.impl_->root = compiler.compile(*ast);
+    e.impl_->slots = compiler.slots();
+    return e;
+  } catch (const CompileError& err) {
+    setError(error, err);
+    return absl::InvalidArgumentError("offset " + std::to_string(err.offset) + ": " + err.message);
+  }
+}
+
+absl::StatusOr<Expression> Expression::compileTemplate(std::string_view text,
+                                                       const CompileScope& scope,
+                                                       ExpressionError* error) {
+  try {
+    if (text.size() > kMaxExpressionBytes) fail(0, "template longer than 64 KiB");
+    Expression e;
+    e.impl_->is_template = true;
+    Compiler compiler(scope);
+    std::string literal;
+    size_t i = 0;
+    while (i < text.size()) {
+      char c = text[i];
+      if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
+        literal += '{';
+        i += 2;
+        continue;
+      }
+      if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
+        literal += '}';
+        i += 2;
+        continue;
+      }
+      if (c == '}') fail(i, "unmatched '}' in template (write '}}' for a literal brace)");
+      if (c != '{') {
+        literal += c;
+        ++i;
+        continue;
+      }
+      // Find the closing brace outside string literals.
+      size_t j = i + 1;
+      char quote = 0;
+      while (j < text.size()) {
+        if (quote) {
+          if (text[j] == '\\') {
+            j += 2;
+            continue;
+          }
+          if (text[j] == quote) quote = 0;
+        } else if (text[j] == '"' || text[j] == '\'') {
+          quote = text[j];
+        } else if (text[j] == '}') {
+          break;
+        }
+        ++j;
+      }
+      if (j >= text.size()) fail(i, "unclosed '{' in template");
+      std::string_view inner = text.substr(i + 1, j - i - 1);
+      try {
+        Parser parser(lex(inner));
+        AstPtr ast = parser.parseAll();
+        NodePtr node = compiler.compile(*ast);
+        if (node->type.base == Base::kMessage) {
+          fail(ast->offset, "a message cannot be printed; pick one of its fields");
+        }
+        e.impl_->segments.emplace_back(std::move(literal), std::move(node));
+        literal.clear();
+      } catch (const CompileError& inner_err) {
+        throw CompileError{i + 1 + inner_err.offset, inner_err.message};
+      }
+      i = j + 1;
+    }
+    if (!literal.empty()) e.impl_->segments.emplace_back(std::move(literal), nullptr);
+    e.impl_->slots = compiler.slots();
+    return e;
+  } catch (const CompileError& err) {
+    setError(error, err);
+    return absl::InvalidArgumentError("offset " + std::to_string(err.offset) + ": " + err.message);
+  }
+}
+
+bool Expression::isBool() const {
+  return impl_->root && impl_->root->type.base == Base::kBool && !impl_->root->type.many;
+}
+
+bool Expression::test(Evaluation& ev) const {
+  ev.resetScratch();
+  Value v = impl_->root->eval(ev);
+  return !v.null && v.b;
+}
+
+std::string Expression::render(Evaluation& ev) const {
+  ev.resetScratch();
+  auto one = [&](const NodeBase& n) {
+    if (n.type.many) {
+      std::string out;
+      bool first = true;
+      n.each(ev, [&](const Value& v) {
+        if (!first) out += ", ";
+        first = false;
+        out += tlsaudit::rules::render(n.type, v);
+        return true;
+      });
+      return out;
+    }
+    return tlsaudit::rules::render(n.type, n.eval(ev));
+  };
+  if (!impl_->is_template) return one(*impl_->root);
+  std::string out;
+  for (const auto& [text, node] : impl_->segments) {
+    out += text;
+    if (node) out += one(*node);
+  }
+  return out;
+}
+
+size_t Expression::slots() const { return impl_->slots; }
+
+// ---- MessagePath -----------------------------------------------------------------------------
+
+absl::StatusOr<MessagePath> MessagePath::compile(std::string_view text, const CompileScope& scope,
+                                                 ExpressionError* error) {
+  try {
+    Parser parser(lex(text));
+    AstPtr ast = parser.parseAll();
+    if (ast->kind != Ast::Kind::kIdent && ast->kind != Ast::Kind::kMember) {
+      fail(ast->offset, "expected a field path such as tls.versions");
+    }
+    std::vector<std::string> names;
+    std::vector<size_t> offsets;
+    const Ast* cur = ast.get();
+    while (cur->kind == Ast::Kind::kMember) {
+      names.insert(names.begin(), cur->text);
+      offsets.insert(offsets.begin(), cur->offset);
+      cur = cur->kids[0].get();
+      if (cur->kind != Ast::Kind::kIdent && cur->kind != Ast::Kind::kMember) {
+        fail(cur->offset, "expected a plain field path (no indexes or calls)");
+      }
+    }
+    names.insert(names.begin(), cur->text);
+    offsets.insert(offsets.begin(), cur->offset);
+
+    MessagePath path;
+    const Descriptor* d = scope.root;
+    size_t first = 0;
+    for (size_t i = 0; i < scope.bound.size(); ++i) {
+      if (scope.bound[i].first == names[0]) {
+        path.start_slot_ = static_cast<int>(i);
+        d = scope.bound[i].second;
+        first = 1;
+      }
+    }
+    bool many = false;
+    for (size_t i = first; i < names.size(); ++i) {
+      const FieldDescriptor* f = nullptr;
+      if (d != nullptr) {
+        f = d->FindFieldByName(names[i]);
+        if (!f) f = d->FindFieldByCamelcaseName(names[i]);
+        if (!f) {
+          for (int k = 0; k < d->field_count(); ++k) {
+            if (d->field(k)->json_name() == names[i]) f = d->field(k);
+          }
+        }
+      }
+      if (f == nullptr) {
+        fail(offsets[i], "unknown field '" + names[i] + "'" +
+                             (d ? " in " + std::string(d->name()) : std::string()));
+      }
+      if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+        fail(offsets[i], "'" + names[i] + "' is not a message; each: iterates messages");
+      }
+      many = many || f->is_repeated();
+      path.steps_.push_back(f);
+      d = f->message_type();
+    }
+    if (path.steps_.empty()) fail(offsets[0], "expected a field after '" + names[0] + "'");
+    if (!many) fail(offsets[0], "'" + std::string(text) + "' is not a list (no repeated field)");
+    path.element_ = d;
+    return path;
+  } catch (const CompileError& err) {
+    setError(error, err);
+    return absl::InvalidArgumentError("offset " + std::to_string(err.offset) + ": " + err.message);
+  }
+}
+
+void MessagePath::walk(const google::protobuf::Message* m, size_t step, int64_t* counter,
+                       bool (*cb)(void*, const google::protobuf::Message*, int64_t),
+                       void* ctx) const {
+  // Returns through *counter < 0 when stopped.
+  if (*counter < 0) return;
+  const FieldDescriptor* f = steps_[step];
+  const Reflection* r = m->GetReflection();
+  bool last = step + 1 == steps_.size();
+  if (f->is_repeated()) {
+    int n = r->FieldSize(*m, f);
+    for (int k = 0; k < n && *counter >= 0; ++k) {
+      const Message& sub = r->GetRepeatedMessage(*m, f, k);
+      if (last) {
+        if (!cb(ctx, &sub, k)) *counter = -1;
+      } else {
+        walk(&sub, step + 1, counter, cb, ctx);
+      }
+    }
+  } else {
+    const Message& sub = r->GetMessage(*m, f);
+    if (last) {
+      if (!cb(ctx, &sub, 0)) *counter = -1;
+    } else {
+      walk(&sub, step + 1, counter, cb, ctx);
+    }
+  }
+}
+
+}  // namespace tlsaudit::rules
