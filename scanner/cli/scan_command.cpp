@@ -9,7 +9,9 @@
 #include <mutex>
 
 #include "collectors/net/targets.h"
+#include "scanner/output/findings_format.h"
 #include "scanner/output/report_format.h"
+#include "scanner/policy_stage.h"
 #include "scanner/scan_pipeline.h"
 
 namespace tlsaudit::scanner {
@@ -35,6 +37,7 @@ struct ScanArgs {
   size_t max_suites = 64;
   bool no_progress = false;
   bool trace = false;
+  PolicyArgs policy;
 };
 
 std::string nowRfc3339() {
@@ -73,6 +76,13 @@ int runScanCommand(const ScanArgs& a) {
   auto store = collectors::tls::TrustStore::load(a.ca_files, !a.no_system_trust);
   if (!store.ok()) return fail(std::string(store.status().message()));
   s.probe.trust_store = *store;
+  auto now_secs = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  auto stage = PolicyStage::create(a.policy, now_secs);
+  if (!stage.ok()) return fail(std::string(stage.status().message()));
+  for (const auto& w : (*stage)->warnings()) std::cerr << "tlsaudit scan: warning: " << w << "\n";
+  std::vector<tlsaudit::v1::Finding> all_findings;
   if (a.trace) {
     auto mutex = std::make_shared<std::mutex>();
     s.probe.trace = [mutex](const std::string& line) {
@@ -106,23 +116,41 @@ int runScanCommand(const ScanArgs& a) {
   };
   auto sink = [&](tlsaudit::v1::TlsReport&& report) {
     if (tty_err) std::cerr << "\r" << std::string(60, ' ') << "\r";
+    auto findings = (*stage)->evaluate(report);
     if (a.format == "json") {
       out << (first ? "\n" : ",\n") << reportToJson(report, true);
     } else if (a.format == "csv") {
       writeCsvRows(out, report);
-    } else {
+      for (const auto& f : findings) writeFindingCsvRow(out, report, f);
+    } else if (a.format == "table") {
       writeTable(out, report, TableStyle{tty_out});
+      writeFindingsTable(out, findings, (*stage)->profile(), tty_out);
+      if (!findings.empty()) out << "\n";
     }
+    for (auto& f : findings) all_findings.push_back(std::move(f));
     first = false;
     out.flush();
   };
   auto status = runScan(s, sink, progress);
   if (!status.ok()) return fail(std::string(status.message()));
+  std::string finished = nowRfc3339();
   if (a.format == "json") {
-    out << (first ? "" : "\n") << "],\n\"finishedAt\": \"" << nowRfc3339() << "\"\n}\n";
+    out << (first ? "" : "\n") << "],\n\"profile\": \"" << (*stage)->profile()
+        << "\",\n\"findings\": [";
+    bool first_finding = true;
+    for (const auto& f : all_findings) {
+      out << (first_finding ? "\n" : ",\n") << findingToJson(f, true);
+      first_finding = false;
+    }
+    out << (first_finding ? "" : "\n") << "],\n\"finishedAt\": \"" << finished << "\"\n}\n";
+  } else if (a.format == "sarif") {
+    SarifRun run{TLSAUDIT_VERSION, (*stage)->profile(), started, finished, (*stage)->warnings()};
+    writeSarif(out, run, (*stage)->policy(), all_findings);
+  } else if (a.format == "table") {
+    writeFindingsSummary(out, all_findings, (*stage)->profile(), tty_out);
   }
   out.flush();
-  return 0;
+  return (*stage)->exitCode();
 }
 
 }  // namespace
@@ -153,14 +181,15 @@ void addScanCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--ca-file", args->ca_files, "extra trusted roots (PEM), repeatable");
   cmd->add_flag("--no-system-trust", args->no_system_trust,
                 "validate only against --ca-file roots");
-  cmd->add_option("--format", args->format, "table, json or csv")
-      ->check(CLI::IsMember({"table", "json", "csv"}))
+  cmd->add_option("--format", args->format, "table, json, csv or sarif (SARIF 2.1.0 findings)")
+      ->check(CLI::IsMember({"table", "json", "csv", "sarif"}))
       ->capture_default_str();
   cmd->add_option("--max-suites", args->max_suites,
                   "cipher suites offered per ClientHello (smaller is gentler on embedded stacks)")
       ->capture_default_str();
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar on a terminal");
   cmd->add_flag("--trace", args->trace, "print one line per connection to stderr");
+  addPolicyOptions(cmd, args->policy);
   cmd->callback([args, &exit_code] { exit_code = runScanCommand(*args); });
 }
 

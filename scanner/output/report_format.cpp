@@ -6,6 +6,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "rules/policy.h"
+
 namespace tlsaudit::scanner {
 namespace {
 
@@ -240,10 +242,11 @@ std::string reportToJson(const v1::TlsReport& report, bool pretty) {
 
 namespace {
 constexpr const char* kCsvColumns[] = {
-    "host",           "ip",       "port",     "starttls",  "type",    "version",
-    "name",           "code",     "kx",       "auth",      "cipher",  "bits",
-    "forward_secret", "kx_group", "kx_bits",  "subject",   "issuer",  "signature_algorithm",
-    "signature_hash", "key_type", "key_bits", "not_after", "trusted", "message"};
+    "host", "ip", "port", "starttls", "type", "version", "name", "code", "kx", "auth", "cipher",
+    "bits", "forward_secret", "kx_group", "kx_bits", "subject", "issuer", "signature_algorithm",
+    "signature_hash", "key_type", "key_bits", "not_after", "trusted", "message",
+    // Findings rows (type "finding"): name is the rule id, message its title.
+    "severity", "state", "evidence"};
 constexpr size_t kCsvWidth = std::size(kCsvColumns);
 
 // One CSV row keyed by column name, so every row has exactly the header's columns.
@@ -327,6 +330,18 @@ void writeCsvRows(std::ostream& out, const v1::TlsReport& r) {
         .set("message", e.kind() + ": " + e.message())
         .write(out);
   }
+}
+
+void writeFindingCsvRow(std::ostream& out, const v1::TlsReport& r, const v1::Finding& f) {
+  const auto& t = r.target();
+  CsvRow row;
+  row.set("host", t.host()).set("ip", t.ip()).set("port", std::to_string(t.port()));
+  row.set("starttls", t.starttls()).set("type", "finding");
+  row.set("name", f.rule_id()).set("message", f.title());
+  row.set("severity", rules::severityText(f.severity()));
+  row.set("state", f.state() == v1::WAIVED ? "waived" : "open");
+  row.set("evidence", f.evidence());
+  row.write(out);
 }
 
 }  // namespace tlsaudit::scanner

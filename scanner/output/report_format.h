@@ -5,6 +5,7 @@
 #include <ostream>
 #include <string>
 
+#include "tlsaudit/v1/finding.pb.h"
 #include "tlsaudit/v1/report.pb.h"
 
 namespace tlsaudit::scanner {
@@ -20,6 +21,9 @@ std::string reportToJson(const tlsaudit::v1::TlsReport& report, bool pretty);
 
 void writeCsvHeader(std::ostream& out);
 void writeCsvRows(std::ostream& out, const tlsaudit::v1::TlsReport& report);
+// One CSV row of type "finding" for a finding on `report`'s endpoint.
+void writeFindingCsvRow(std::ostream& out, const tlsaudit::v1::TlsReport& report,
+                        const tlsaudit::v1::Finding& finding);
 
 // Why a suite, version or signature hash is weak, or empty when it is not.
 std::string weakSuiteReason(const tlsaudit::v1::CipherSuite& suite);

@@ -152,7 +152,8 @@ const std::vector<std::string> kCsvHeader = {
     "host",           "ip",       "port",     "starttls",  "type",    "version",
     "name",           "code",     "kx",       "auth",      "cipher",  "bits",
     "forward_secret", "kx_group", "kx_bits",  "subject",   "issuer",  "signature_algorithm",
-    "signature_hash", "key_type", "key_bits", "not_after", "trusted", "message"};
+    "signature_hash", "key_type", "key_bits", "not_after", "trusted", "message",
+    "severity",       "state",    "evidence"};
 
 TEST(Cli, CsvOutput) {
   auto server = tls12Server(kCiphers);
@@ -191,7 +192,17 @@ TEST(Cli, CsvOutput) {
   EXPECT_EQ(ports,
             (std::set<std::string>{std::to_string(server->port()), std::to_string(md5->port()),
                                    std::to_string(closed.port())}));
-  EXPECT_THAT(types, ::testing::IsSupersetOf({"version", "cipher", "certificate", "error"}));
+  EXPECT_THAT(types,
+              ::testing::IsSupersetOf({"version", "cipher", "certificate", "error", "finding"}));
+  // The MD5 leaf is a critical finding of the baseline profile, in its own row.
+  bool md5_finding = false;
+  for (const auto& row : rows) {
+    if (row.size() == kCsvHeader.size() && row[4] == "finding" && row[6] == "cert-sig-md5") {
+      md5_finding = row[2] == std::to_string(md5->port()) && row[24] == "critical" &&
+                    row[25] == "open" && row[26].find("md5WithRSAEncryption") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(md5_finding);
 }
 
 // --trace: "one line per connection on stderr: what was offered and what came back" (README).
