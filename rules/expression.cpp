@@ -1,5 +1,6 @@
 #include "rules/expression.h"
 
+#include <google/protobuf/empty.pb.h>
 #include <google/protobuf/util/time_util.h>
 #include <re2/re2.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <unordered_set>
 
 #include "absl/status/status.h"
 
@@ -594,6 +596,14 @@ class FnRef<R(A...)> {
   R (*call_)(void*, A...);
 };
 
+// Evaluation reads generated messages, whose Reflection is one object per type: looking it up
+// once when compiling saves the per-read GetReflection() call (descriptor assignment check and
+// a thread-local access in protobuf 3.21).
+const Reflection* reflectionFor(const Descriptor* d) {
+  const Message* proto = google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
+  return proto != nullptr ? proto->GetReflection() : nullptr;
+}
+
 bool isTimestamp(const Descriptor* d) { return d->full_name() == "google.protobuf.Timestamp"; }
 bool isDuration(const Descriptor* d) { return d->full_name() == "google.protobuf.Duration"; }
 
@@ -696,8 +706,8 @@ class ListLiteral : public NodeBase {
 };
 
 // Reads a scalar (or Timestamp/Duration) value of field f of m; `index` for repeated fields.
-Value readField(Evaluation& ev, const Message& m, const FieldDescriptor* f, int index) {
-  const Reflection* r = m.GetReflection();
+Value readField(Evaluation& ev, const Message& m, const Reflection* r, const FieldDescriptor* f,
+                int index) {
   Value v;
   bool rep = f->is_repeated();
   switch (f->cpp_type()) {
@@ -756,17 +766,43 @@ class PathNode : public NodeBase {
   Type start_type;  // for scalar slots
   struct Step {
     const FieldDescriptor* field;
-    NodePtr index;  // for a repeated field taken at one position
+    NodePtr index;                     // for a repeated field taken at one position
+    const Reflection* refl = nullptr;  // of the message holding `field`
   };
   std::vector<Step> steps;
 
   Value eval(Evaluation& ev) const override {
-    Value result{.null = true};
-    each(ev, [&](const Value& v) {
-      result = v;
-      return false;
-    });
-    return result;
+    // A single-valued path (what the compiler allows here) is a plain walk down the steps.
+    const Message* m;
+    if (start_slot >= 0) {
+      auto& slot = ev.slot(static_cast<size_t>(start_slot));
+      if (start_is_scalar) return slotValue(slot);
+      m = slot.message;
+      if (m == nullptr) return Value{.null = true};
+      if (steps.empty()) {
+        Value v;
+        v.m = m;
+        return v;
+      }
+    } else {
+      m = &ev.root();
+    }
+    for (size_t i = 0;; ++i) {
+      const Step& step = steps[i];
+      const FieldDescriptor* f = step.field;
+      const Reflection* r = step.refl != nullptr ? step.refl : m->GetReflection();
+      int k = -1;
+      if (f->is_repeated()) {
+        if (!step.index) return Value{.null = true};  // not reached: such paths are many-valued
+        int n = r->FieldSize(*m, f);
+        Value ix = step.index->eval(ev);
+        int64_t at = ix.i < 0 ? n + ix.i : ix.i;  // -1 is the last element
+        if (ix.null || at < 0 || at >= n) return Value{.null = true};
+        k = static_cast<int>(at);
+      }
+      if (i + 1 == steps.size()) return readField(ev, *m, r, f, k);
+      m = k >= 0 ? &r->GetRepeatedMessage(*m, f, k) : &r->GetMessage(*m, f);
+    }
   }
 
   void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const override {
@@ -804,26 +840,26 @@ class PathNode : public NodeBase {
   bool walk(Evaluation& ev, const Message& m, size_t i, FnRef<bool(const Value&)>& fn) const {
     const Step& step = steps[i];
     const FieldDescriptor* f = step.field;
+    const Reflection* r = step.refl != nullptr ? step.refl : m.GetReflection();
     bool last = i + 1 == steps.size();
     if (f->is_repeated()) {
-      int n = m.GetReflection()->FieldSize(m, f);
+      int n = r->FieldSize(m, f);
       if (step.index) {
         Value ix = step.index->eval(ev);
         int64_t k = ix.i < 0 ? n + ix.i : ix.i;  // -1 is the last element
         if (ix.null || k < 0 || k >= n) return true;
-        return visit(ev, m, f, static_cast<int>(k), last, i, fn);
+        return visit(ev, m, r, f, static_cast<int>(k), last, i, fn);
       }
       for (int k = 0; k < n; ++k) {
-        if (!visit(ev, m, f, k, last, i, fn)) return false;
+        if (!visit(ev, m, r, f, k, last, i, fn)) return false;
       }
       return true;
     }
-    return visit(ev, m, f, -1, last, i, fn);
+    return visit(ev, m, r, f, -1, last, i, fn);
   }
-  bool visit(Evaluation& ev, const Message& m, const FieldDescriptor* f, int k, bool last, size_t i,
-             FnRef<bool(const Value&)>& fn) const {
-    if (last) return fn(readField(ev, m, f, k));
-    const Reflection* r = m.GetReflection();
+  bool visit(Evaluation& ev, const Message& m, const Reflection* r, const FieldDescriptor* f, int k,
+             bool last, size_t i, FnRef<bool(const Value&)>& fn) const {
+    if (last) return fn(readField(ev, m, r, f, k));
     const Message& sub = k >= 0 ? r->GetRepeatedMessage(m, f, k) : r->GetMessage(m, f);
     return walk(ev, sub, i + 1, fn);
   }
@@ -938,6 +974,31 @@ class InNode : public NodeBase {
   bool needle_double = false, hay_double = false;
   bool negate = false;
   NodePtr needle, hay;
+  // A constant list, indexed once: strings by hash, numbers (also enums) sorted.
+  bool constant = false;
+  std::unordered_set<std::string_view> strings;
+  std::vector<int64_t> ints;
+
+  void index() {
+    auto* list = dynamic_cast<ListLiteral*>(hay.get());
+    if (list == nullptr || needle_double || hay_double) return;
+    if (mode != CmpMode::kString && mode != CmpMode::kInt) return;
+    for (const auto& item : list->items) {
+      if (dynamic_cast<Literal*>(item.get()) == nullptr) return;
+    }
+    Evaluation dummy(google::protobuf::Empty::default_instance(), 0);
+    for (const auto& item : list->items) {
+      Value v = item->eval(dummy);  // literals own their text: the views stay valid
+      if (mode == CmpMode::kString) {
+        strings.insert(v.s);
+      } else {
+        ints.push_back(v.i);
+      }
+    }
+    std::sort(ints.begin(), ints.end());
+    constant = true;
+  }
+
   Value eval(Evaluation& ev) const override {
     Value x = needle->eval(ev);
     Value out;
@@ -946,6 +1007,12 @@ class InNode : public NodeBase {
       return out;
     }
     bool found = false;
+    if (constant) {
+      found = mode == CmpMode::kString ? strings.count(x.s) > 0
+                                       : std::binary_search(ints.begin(), ints.end(), x.i);
+      out.b = negate ? !found : found;
+      return out;
+    }
     hay->each(ev, [&](const Value& v) {
       if (!v.null && compareValues(mode, Cmp::kEq, x, v, needle_double, hay_double)) {
         found = true;
@@ -1490,7 +1557,7 @@ class Compiler {
         fail(raw[i].offset, "unknown field '" + raw[i].name + "' in " + where + hint +
                                 "; fields: " + fieldList(cur));
       }
-      PathNode::Step step{f, nullptr};
+      PathNode::Step step{f, nullptr, reflectionFor(cur)};
       if (raw[i].index) {
         if (!f->is_repeated()) fail(raw[i].offset, "'" + raw[i].name + "' is not a list");
         step.index = compile(*raw[i].index);
@@ -1635,6 +1702,7 @@ class Compiler {
       n->hay_double = r->type.base == Base::kDouble;
       n->needle = std::move(l);
       n->hay = std::move(r);
+      n->index();
       n->type = Type{Base::kBool};
       return n;
     }
@@ -1898,6 +1966,10 @@ class Compiler {
     n->kind = a.text == "any"   ? QuantifierNode::Kind::kAny
               : a.text == "all" ? QuantifierNode::Kind::kAll
                                 : QuantifierNode::Kind::kCount;
+    if (slots_ >= Evaluation::kMaxSlots) {
+      fail(a.offset,
+           "too many nested variables (at most " + std::to_string(Evaluation::kMaxSlots) + ")");
+    }
     n->slot = slots_++;
     Type element = source->type;
     element.many = false;
@@ -1992,11 +2064,6 @@ void Evaluation::bind(size_t slot, const google::protobuf::Message* message, int
   Slot& s = this->slot(slot);
   s.message = message;
   s.index = index;
-}
-
-Evaluation::Slot& Evaluation::slot(size_t i) {
-  if (i >= slots_.size()) slots_.resize(i + 1);
-  return slots_[i];
 }
 
 std::string& Evaluation::scratch() {
@@ -2198,6 +2265,7 @@ absl::StatusOr<MessagePath> MessagePath::compile(std::string_view text, const Co
       }
       many = many || f->is_repeated();
       path.steps_.push_back(f);
+      path.refls_.push_back(reflectionFor(d));
       d = f->message_type();
     }
     if (path.steps_.empty()) fail(offsets[0], "expected a field after '" + names[0] + "'");
@@ -2216,7 +2284,7 @@ void MessagePath::walk(const google::protobuf::Message* m, size_t step, int64_t*
   // Returns through *counter < 0 when stopped.
   if (*counter < 0) return;
   const FieldDescriptor* f = steps_[step];
-  const Reflection* r = m->GetReflection();
+  const Reflection* r = refls_[step] != nullptr ? refls_[step] : m->GetReflection();
   bool last = step + 1 == steps_.size();
   if (f->is_repeated()) {
     int n = r->FieldSize(*m, f);

@@ -19,8 +19,8 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <array>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -122,14 +122,16 @@ class Evaluation {
     bool scalar_b = false;
     std::string_view scalar_s;
   };
-  Slot& slot(size_t i);
+  // Variables live in a fixed array: the compiler refuses more than kMaxSlots.
+  static constexpr size_t kMaxSlots = 16;
+  Slot& slot(size_t i) { return slots_[i < kMaxSlots ? i : kMaxSlots - 1]; }
   std::string& scratch();
   void resetScratch() { scratch_used_ = 0; }
 
  private:
   const google::protobuf::Message* root_;
   int64_t now_;
-  std::deque<Slot> slots_;  // references stay valid as nested quantifiers add slots
+  std::array<Slot, kMaxSlots> slots_{};
   std::vector<std::unique_ptr<std::string>> scratch_;
   size_t scratch_used_ = 0;
 };
@@ -149,6 +151,7 @@ class MessagePath {
  private:
   int start_slot_ = -1;  // -1: the root message
   std::vector<const google::protobuf::FieldDescriptor*> steps_;
+  std::vector<const google::protobuf::Reflection*> refls_;  // of each step's message type
   const google::protobuf::Descriptor* element_ = nullptr;
   void walk(const google::protobuf::Message* m, size_t step, int64_t* counter,
             bool (*cb)(void*, const google::protobuf::Message*, int64_t), void* ctx) const;

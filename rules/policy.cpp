@@ -460,6 +460,13 @@ struct CompiledPolicy::Impl {
   };
   std::vector<View> views;
   std::vector<std::string> ids;
+  // Per instance, over the compiled profiles that use it: the highest severity and every
+  // reference (evaluateAll reports one finding per instance).
+  struct Merged {
+    v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
+    std::vector<std::string> references;
+  };
+  std::vector<Merged> merged;
 };
 
 struct CompiledPolicy::Scratch::Impl {
@@ -506,6 +513,14 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     }
     impl.views.push_back(std::move(view));
     impl.ids.push_back(pid);
+  }
+  impl.merged.resize(impl.instances.size());
+  for (const auto& view : impl.views) {
+    for (size_t i = 0; i < view.rules.size(); ++i) {
+      auto& m = impl.merged[view.instance[i]];
+      m.severity = std::max(m.severity, view.rules[i].severity);
+      appendUnique(m.references, view.rules[i].references);
+    }
   }
   return out;
 }
@@ -568,15 +583,58 @@ void CompiledPolicy::prepare(const v1::RuleInput& input, int64_t now, Scratch& s
   s.evidence.resize(n);
 }
 
+namespace {
+
+void fillFinding(v1::Finding& f, const Instance& inst, v1::Severity severity,
+                 const std::vector<std::string>& references, uint32_t hits,
+                 const std::vector<std::string>& items, const FindingContext& ctx,
+                 const google::protobuf::Timestamp& seen) {
+  f.set_rule_id(inst.rule->id);
+  f.set_severity(severity);
+  f.set_title(inst.rule->title);
+  std::string evidence;
+  for (const auto& item : items) {
+    if (item.empty()) continue;
+    evidence += (evidence.empty() ? "" : "; ") + item;
+  }
+  if (hits > items.size()) {
+    evidence += " (and " + std::to_string(hits - items.size()) + " more)";
+  }
+  f.set_evidence(evidence.empty() ? inst.rule->title : evidence);
+  f.set_asset(ctx.asset);
+  f.set_service(ctx.service);
+  f.set_host(ctx.host);
+  f.set_state(v1::OPEN);
+  *f.mutable_first_seen() = seen;
+  *f.mutable_last_seen() = seen;
+  for (const auto& p : inst.profiles) f.add_profiles(p);
+  for (const auto& r : references) f.add_references(r);
+  for (const auto& t : inst.rule->tags) f.add_tags(t);
+}
+
+v1::Finding makeFinding(const Instance& inst, v1::Severity severity,
+                        const std::vector<std::string>& references, uint32_t hits,
+                        const std::vector<std::string>& items, const FindingContext& ctx,
+                        const google::protobuf::Timestamp& seen) {
+  v1::Finding f;
+  fillFinding(f, inst, severity, references, hits, items, ctx, seen);
+  return f;
+}
+
+google::protobuf::Timestamp seenAt(const v1::RuleInput& input, int64_t now) {
+  return input.tls().has_scanned_at() ? input.tls().scanned_at()
+                                      : google::protobuf::util::TimeUtil::SecondsToTimestamp(now);
+}
+
+}  // namespace
+
 void CompiledPolicy::emit(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                           std::vector<v1::Finding>& out, size_t profile_index) const {
   auto& s = *scratch.impl;
   const auto& view = impl_->views.at(profile_index);
   FindingContext ctx;
   bool have_ctx = false;
-  google::protobuf::Timestamp seen =
-      input.tls().has_scanned_at() ? input.tls().scanned_at()
-                                   : google::protobuf::util::TimeUtil::SecondsToTimestamp(now);
+  google::protobuf::Timestamp seen = seenAt(input, now);
   for (size_t i = 0; i < view.rules.size(); ++i) {
     size_t k = view.instance[i];
     const Instance& inst = impl_->instances[k];
@@ -590,29 +648,7 @@ void CompiledPolicy::emit(const v1::RuleInput& input, int64_t now, Scratch& scra
       have_ctx = true;
     }
     const EffectiveRule& e = view.rules[i];
-    v1::Finding f;
-    f.set_rule_id(inst.rule->id);
-    f.set_severity(e.severity);
-    f.set_title(inst.rule->title);
-    std::string evidence;
-    for (const auto& item : s.evidence[k]) {
-      if (item.empty()) continue;
-      evidence += (evidence.empty() ? "" : "; ") + item;
-    }
-    if (s.hits[k] > s.evidence[k].size()) {
-      evidence += " (and " + std::to_string(s.hits[k] - s.evidence[k].size()) + " more)";
-    }
-    f.set_evidence(evidence.empty() ? inst.rule->title : evidence);
-    f.set_asset(ctx.asset);
-    f.set_service(ctx.service);
-    f.set_host(ctx.host);
-    f.set_state(v1::OPEN);
-    *f.mutable_first_seen() = seen;
-    *f.mutable_last_seen() = seen;
-    for (const auto& p : inst.profiles) f.add_profiles(p);
-    for (const auto& r : e.references) f.add_references(r);
-    for (const auto& t : inst.rule->tags) f.add_tags(t);
-    out.push_back(std::move(f));
+    out.push_back(makeFinding(inst, e.severity, e.references, s.hits[k], s.evidence[k], ctx, seen));
   }
 }
 
@@ -622,15 +658,40 @@ void CompiledPolicy::evaluate(const v1::RuleInput& input, int64_t now, Scratch& 
   emit(input, now, scratch, out, profile_index);
 }
 
-void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
-                                 std::vector<std::vector<v1::Finding>>& out) const {
-  out.resize(impl_->views.size());
+template <typename Sink>
+void CompiledPolicy::evaluateAllInto(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                                     Sink&& sink) const {
   prepare(input, now, scratch);
-  // Each rule instance runs once; profiles sharing it reuse the result.
-  for (size_t p = 0; p < impl_->views.size(); ++p) {
-    out[p].clear();
-    emit(input, now, scratch, out[p], p);
+  auto& s = *scratch.impl;
+  FindingContext ctx;
+  bool have_ctx = false;
+  google::protobuf::Timestamp seen = seenAt(input, now);
+  for (size_t k = 0; k < impl_->instances.size(); ++k) {
+    const Instance& inst = impl_->instances[k];
+    runInstance(inst, *s.ev, s.hits[k], s.evidence[k]);
+    if (s.hits[k] == 0) continue;
+    if (!have_ctx) {
+      ctx = findingContext(input);
+      have_ctx = true;
+    }
+    const auto& merged = impl_->merged[k];
+    fillFinding(sink(), inst, merged.severity, merged.references, s.hits[k], s.evidence[k], ctx,
+                seen);
   }
+}
+
+void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                                 std::vector<v1::Finding>& out) const {
+  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& { return out.emplace_back(); });
+}
+
+void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                                 google::protobuf::Arena* arena,
+                                 std::vector<v1::Finding*>& out) const {
+  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& {
+    out.push_back(google::protobuf::Arena::CreateMessage<v1::Finding>(arena));
+    return *out.back();
+  });
 }
 
 }  // namespace tlsaudit::rules

@@ -7,6 +7,8 @@
 //   policy->evaluate(input, now, findings);           // many times, any thread (own Scratch)
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -149,9 +151,15 @@ class CompiledPolicy {
   // (unix seconds). State OPEN; first/last seen = the report's scanned_at (or now).
   void evaluate(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                 std::vector<v1::Finding>& out, size_t profile_index = 0) const;
-  // Evaluates every profile: out[i] receives profile i's findings.
+  // Evaluates the rules of every compiled profile once and appends one finding per rule
+  // instance that fires (a rule used with different parameters is one instance per parameter
+  // set), with the highest severity and all references those profiles give it. Finding.profiles
+  // names every profile of the library that selects the rule.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
-                   std::vector<std::vector<v1::Finding>>& out) const;
+                   std::vector<v1::Finding>& out) const;
+  // The same, creating the findings on `arena` (for bulk evaluation: no allocation per string).
+  void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                   google::protobuf::Arena* arena, std::vector<v1::Finding*>& out) const;
 
   // The SARIF/explain view of the rules of the primary profile.
   const std::vector<EffectiveRule>& rules(size_t profile_index = 0) const;
@@ -162,6 +170,9 @@ class CompiledPolicy {
   void prepare(const v1::RuleInput& input, int64_t now, Scratch& scratch) const;
   void emit(const v1::RuleInput& input, int64_t now, Scratch& scratch,
             std::vector<v1::Finding>& out, size_t profile_index) const;
+  template <typename Sink>
+  void evaluateAllInto(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                       Sink&& sink) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

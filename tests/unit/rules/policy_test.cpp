@@ -603,13 +603,18 @@ TEST(PolicyLibrary, SharedRuleInstancesAreEvaluatedOnce) {
   v1::RuleInput in = cleanInput();
   enableVersion(in, v1::TLS1_0);
   CompiledPolicy::Scratch scratch;
-  std::vector<std::vector<v1::Finding>> out;
-  policy->evaluateAll(in, testNow(), scratch, out);
-  ASSERT_EQ(out.size(), all.size());
+  std::vector<v1::Finding> all_out;
+  policy->evaluateAll(in, testNow(), scratch, all_out);
+  std::set<std::string> union_ids;
   for (size_t i = 0; i < all.size(); ++i) {
     std::vector<v1::Finding> alone;
     policy->evaluate(in, testNow(), scratch, alone, i);
-    EXPECT_EQ(ruleIds(alone), ruleIds(out[i])) << all[i];
+    for (const auto& id : ruleIds(alone)) union_ids.insert(id);
+  }
+  EXPECT_EQ(ruleIds(all_out), union_ids);
+  for (const auto& f : all_out) {
+    // proto-tls10 is high in PCI and the baseline, medium nowhere: the merged severity is high.
+    if (f.rule_id() == "proto-tls10") EXPECT_EQ(f.severity(), v1::HIGH);
   }
 }
 

@@ -79,10 +79,10 @@ TEST(Waivers, ExpiryWithAnInjectedClock) {
   polycom.add_addresses("10.20.3.4");
   polycom.set_vendor("Polycom");
   // Valid through 2026-06-30 (UTC), open again from 2026-07-01.
-  for (auto [when, waived] : std::vector<std::pair<std::string, bool>>{
-           {"2026-06-01T00:00:00Z", true},
-           {"2026-06-30T23:59:59Z", true},
-           {"2026-07-01T00:00:00Z", false}}) {
+  for (auto [when, waived] :
+       std::vector<std::pair<std::string, bool>>{{"2026-06-01T00:00:00Z", true},
+                                                 {"2026-06-30T23:59:59Z", true},
+                                                 {"2026-07-01T00:00:00Z", false}}) {
     auto f = finding("cert-sig-md5", "10.20.3.4");
     EXPECT_EQ(applyWaivers(*set, seconds(when), polycom, 443, f), waived) << when;
     EXPECT_EQ(f.state(), waived ? v1::WAIVED : v1::OPEN) << when;
@@ -112,7 +112,7 @@ TEST(Waivers, SelectorsMatchAddressCidrVendorModelPort) {
   a.add_addresses("10.20.3.4");
   a.set_vendor("POLYCOM");
   EXPECT_TRUE(waiverMatches(lobby, "cert-sig-md5", "10.20.3.4", 443, a));
-  EXPECT_FALSE(waiverMatches(lobby, "cert-sig-sha1", "10.20.3.4", 443, a));  // other rule
+  EXPECT_FALSE(waiverMatches(lobby, "cert-sig-sha1", "10.20.3.4", 443, a));           // other rule
   EXPECT_FALSE(waiverMatches(lobby, "cert-sig-md5", "10.21.3.4", 443, v1::Asset()));  // outside
   v1::Asset yealink = a;
   yealink.set_vendor("Yealink");
@@ -130,7 +130,8 @@ TEST(Waivers, FilesThatAreNotWaiversAreErrors) {
   EXPECT_THAT(std::string(notyaml.status().message()), HasSubstr("w.yaml:2:1: YAML syntax error"));
   auto rules = parseWaivers("rules: []\n", "w.yaml");
   ASSERT_FALSE(rules.ok());
-  EXPECT_THAT(std::string(rules.status().message()), HasSubstr("w.yaml:1:1: (top): unknown key 'rules'"));
+  EXPECT_THAT(std::string(rules.status().message()),
+              HasSubstr("w.yaml:1:1: (top): unknown key 'rules'"));
   auto missing = loadWaivers("/nonexistent/waivers.yaml");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/waivers.yaml"));
