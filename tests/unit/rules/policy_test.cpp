@@ -579,7 +579,9 @@ TEST(ShippedProfiles, ProfilesParameteriseAndOverrideSeverity) {
   auto bsi = evaluateProfile("bsi-tr-02102-2", in);
   ASSERT_TRUE(ruleIds(bsi).count("cert-rsa-key-small"));
   for (const auto& f : bsi) {
-    if (f.rule_id() == "cert-rsa-key-small") EXPECT_THAT(f.evidence(), HasSubstr("minimum 3000"));
+    if (f.rule_id() == "cert-rsa-key-small") {
+      EXPECT_THAT(f.evidence(), HasSubstr("minimum 3000"));
+    }
   }
   v1::RuleInput no13 = cleanInput();
   version(no13, v1::TLS1_3)->set_supported(false);
@@ -614,7 +616,9 @@ TEST(PolicyLibrary, SharedRuleInstancesAreEvaluatedOnce) {
   EXPECT_EQ(ruleIds(all_out), union_ids);
   for (const auto& f : all_out) {
     // proto-tls10 is high in PCI and the baseline, medium nowhere: the merged severity is high.
-    if (f.rule_id() == "proto-tls10") EXPECT_EQ(f.severity(), v1::HIGH);
+    if (f.rule_id() == "proto-tls10") {
+      EXPECT_EQ(f.severity(), v1::HIGH);
+    }
   }
 }
 
