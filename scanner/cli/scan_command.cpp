@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "collectors/net/targets.h"
 #include "scanner/output/findings_format.h"
@@ -82,7 +83,10 @@ int runScanCommand(const ScanArgs& a) {
   auto stage = PolicyStage::create(a.policy, now_secs);
   if (!stage.ok()) return fail(std::string(stage.status().message()));
   for (const auto& w : (*stage)->warnings()) std::cerr << "tlsaudit scan: warning: " << w << "\n";
-  std::vector<tlsaudit::v1::Finding> all_findings;
+  FindingCounts counts;
+  FindingSpool spool;
+  std::optional<SarifWriter> sarif;
+  if (a.format == "sarif") sarif.emplace((*stage)->policy());
   if (a.trace) {
     auto mutex = std::make_shared<std::mutex>();
     s.probe.trace = [mutex](const std::string& line) {
@@ -127,7 +131,11 @@ int runScanCommand(const ScanArgs& a) {
       writeFindingsTable(out, findings, (*stage)->profile(), tty_out);
       if (!findings.empty()) out << "\n";
     }
-    for (auto& f : findings) all_findings.push_back(std::move(f));
+    for (const auto& f : findings) {
+      counts.add(f);
+      if (a.format == "json") spool.add(findingToJson(f, true));
+      if (sarif) spool.add(sarif->result(f));
+    }
     first = false;
     out.flush();
   };
@@ -137,17 +145,14 @@ int runScanCommand(const ScanArgs& a) {
   if (a.format == "json") {
     out << (first ? "" : "\n") << "],\n\"profile\": \"" << (*stage)->profile()
         << "\",\n\"findings\": [";
-    bool first_finding = true;
-    for (const auto& f : all_findings) {
-      out << (first_finding ? "\n" : ",\n") << findingToJson(f, true);
-      first_finding = false;
-    }
-    out << (first_finding ? "" : "\n") << "],\n\"finishedAt\": \"" << finished << "\"\n}\n";
+    if (spool.size() > 0) out << "\n";
+    spool.copyTo(out, ",\n");
+    out << (spool.size() > 0 ? "\n" : "") << "],\n\"finishedAt\": \"" << finished << "\"\n}\n";
   } else if (a.format == "sarif") {
     SarifRun run{TLSAUDIT_VERSION, (*stage)->profile(), started, finished, (*stage)->warnings()};
-    writeSarif(out, run, (*stage)->policy(), all_findings);
+    sarif->write(out, run, spool);
   } else if (a.format == "table") {
-    writeFindingsSummary(out, all_findings, (*stage)->profile(), tty_out);
+    writeFindingsSummary(out, counts, (*stage)->profile(), tty_out);
   }
   out.flush();
   return (*stage)->exitCode();

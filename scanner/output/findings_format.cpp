@@ -105,29 +105,60 @@ void writeFindingsTable(std::ostream& out, const std::vector<v1::Finding>& findi
   }
 }
 
-void writeFindingsSummary(std::ostream& out, const std::vector<v1::Finding>& findings,
-                          const std::string& profile, bool color) {
-  std::map<v1::Severity, int, std::greater<>> open;
-  int waived = 0;
-  for (const auto& f : findings) {
-    if (f.state() == v1::WAIVED) {
-      ++waived;
-    } else {
-      ++open[f.severity()];
-    }
+void FindingCounts::add(const v1::Finding& f) {
+  if (f.state() == v1::WAIVED) {
+    ++waived;
+  } else if (f.severity() >= 0 && f.severity() < 6) {
+    ++open[f.severity()];
   }
+}
+
+void writeFindingsSummary(std::ostream& out, const FindingCounts& counts,
+                          const std::string& profile, bool color) {
   int total = 0;
   std::string parts;
-  for (const auto& [sev, n] : open) {
+  for (int sev = 5; sev >= 0; --sev) {
+    int n = counts.open[sev];
+    if (n == 0) continue;
     total += n;
-    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + rules::severityText(sev);
+    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " +
+             rules::severityText(static_cast<v1::Severity>(sev));
   }
   out << paint(color, "1",
                "profile " + profile + ": " + std::to_string(total) + " open finding" +
                    (total == 1 ? "" : "s"))
       << (parts.empty() ? "" : " (" + parts + ")");
-  if (waived) out << ", " << waived << " waived";
+  if (counts.waived) out << ", " << counts.waived << " waived";
   out << "\n";
+}
+
+FindingSpool::FindingSpool() : file_(std::tmpfile()) {}
+
+FindingSpool::~FindingSpool() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void FindingSpool::add(const std::string& fragment) {
+  if (file_ == nullptr) return;
+  uint64_t n = fragment.size();
+  std::fwrite(&n, sizeof(n), 1, file_);
+  std::fwrite(fragment.data(), 1, fragment.size(), file_);
+  ++count_;
+}
+
+void FindingSpool::copyTo(std::ostream& out, const char* separator) {
+  if (file_ == nullptr) return;
+  std::fflush(file_);
+  std::rewind(file_);
+  std::string buf;
+  for (size_t i = 0; i < count_; ++i) {
+    uint64_t n = 0;
+    if (std::fread(&n, sizeof(n), 1, file_) != 1) break;
+    buf.resize(n);
+    if (n > 0 && std::fread(buf.data(), 1, n, file_) != n) break;
+    if (i > 0) out << separator;
+    out << buf;
+  }
 }
 
 std::string findingToJson(const v1::Finding& finding, bool pretty) {
@@ -140,20 +171,18 @@ std::string findingToJson(const v1::Finding& finding, bool pretty) {
   return out;
 }
 
-void writeSarif(std::ostream& out, const SarifRun& run, const rules::CompiledPolicy& policy,
-                const std::vector<v1::Finding>& findings) {
+SarifWriter::SarifWriter(const rules::CompiledPolicy& policy) {
   using nlohmann::json;
   json rules = json::array();
-  std::map<std::string, size_t> index;
-  auto addRule = [&](const rules::RuleDefinition& r, v1::Severity severity,
-                     const std::vector<std::string>& references) {
-    if (index.count(r.id)) return;
-    index[r.id] = rules.size();
+  for (const auto& e : policy.rules()) {
+    const rules::RuleDefinition& r = *e.rule;
+    if (index_.count(r.id)) continue;
+    index_[r.id] = rules.size();
     std::string help = r.remediation;
     std::string markdown = "**Remediation.** " + r.remediation;
-    if (!references.empty()) {
+    if (!e.references.empty()) {
       std::string refs;
-      for (const auto& ref : references) refs += (refs.empty() ? "" : "; ") + ref;
+      for (const auto& ref : e.references) refs += (refs.empty() ? "" : "; ") + ref;
       help += "\nReferences: " + refs;
       markdown += "\n\n**References.** " + refs;
     }
@@ -165,48 +194,53 @@ void writeSarif(std::ostream& out, const SarifRun& run, const rules::CompiledPol
         {"shortDescription", {{"text", r.title}}},
         {"fullDescription", {{"text", r.rationale.empty() ? r.title : r.rationale}}},
         {"help", {{"text", help.empty() ? r.title : help}, {"markdown", markdown}}},
-        {"defaultConfiguration", {{"level", sarifLevel(severity)}}},
+        {"defaultConfiguration", {{"level", sarifLevel(e.severity)}}},
         {"properties",
          {{"tags", tags},
-          {"security-severity", securitySeverity(severity)},
-          {"severity", rules::severityText(severity)}}},
+          {"security-severity", securitySeverity(e.severity)},
+          {"severity", rules::severityText(e.severity)}}},
     });
-  };
-  for (const auto& e : policy.rules()) addRule(*e.rule, e.severity, e.references);
-  json results = json::array();
-  for (const auto& f : findings) {
-    if (!index.count(f.rule_id())) continue;  // every finding comes from the policy's rules
-    json result = {
-        {"ruleId", f.rule_id()},
-        {"ruleIndex", index[f.rule_id()]},
-        {"level", sarifLevel(f.severity())},
-        {"message", {{"text", f.title() + ": " + f.evidence()}}},
-        {"locations",
-         json::array({{{"physicalLocation",
-                        {{"artifactLocation", {{"uri", "tls://" + f.service() + "/"}}}}},
-                       {"logicalLocations", json::array({{{"fullyQualifiedName", f.service()},
-                                                          {"kind", "resource"}}})}}})},
-        {"partialFingerprints",
-         {{"tlsauditFinding/v1", fingerprint(f.rule_id() + "|" + f.service())}}},
-        {"properties",
-         {{"severity", rules::severityText(f.severity())},
-          {"asset", f.asset()},
-          {"service", f.service()},
-          {"profiles", std::vector<std::string>(f.profiles().begin(), f.profiles().end())},
-          {"references", std::vector<std::string>(f.references().begin(), f.references().end())}}},
-    };
-    if (!f.host().empty()) result["properties"]["host"] = f.host();
-    if (f.state() == v1::WAIVED) {
-      result["suppressions"] = json::array(
-          {{{"kind", "external"},
-            {"status", "accepted"},
-            {"justification", f.waiver_reason()},
-            {"properties",
-             {{"waiverId", f.waiver_id()},
-              {"expires", google::protobuf::util::TimeUtil::ToString(f.waiver_expires())}}}}});
-    }
-    results.push_back(std::move(result));
   }
+  rules_json_ = rules.dump();
+}
+
+std::string SarifWriter::result(const v1::Finding& f) const {
+  using nlohmann::json;
+  auto it = index_.find(f.rule_id());
+  json result = {
+      {"ruleId", f.rule_id()},
+      {"level", sarifLevel(f.severity())},
+      {"message", {{"text", f.title() + ": " + f.evidence()}}},
+      {"locations",
+       json::array(
+           {{{"physicalLocation", {{"artifactLocation", {{"uri", "tls://" + f.service() + "/"}}}}},
+             {"logicalLocations",
+              json::array({{{"fullyQualifiedName", f.service()}, {"kind", "resource"}}})}}})},
+      {"partialFingerprints",
+       {{"tlsauditFinding/v1", fingerprint(f.rule_id() + "|" + f.service())}}},
+      {"properties",
+       {{"severity", rules::severityText(f.severity())},
+        {"asset", f.asset()},
+        {"service", f.service()},
+        {"profiles", std::vector<std::string>(f.profiles().begin(), f.profiles().end())},
+        {"references", std::vector<std::string>(f.references().begin(), f.references().end())}}},
+  };
+  if (it != index_.end()) result["ruleIndex"] = it->second;
+  if (!f.host().empty()) result["properties"]["host"] = f.host();
+  if (f.state() == v1::WAIVED) {
+    result["suppressions"] = json::array(
+        {{{"kind", "external"},
+          {"status", "accepted"},
+          {"justification", f.waiver_reason()},
+          {"properties",
+           {{"waiverId", f.waiver_id()},
+            {"expires", google::protobuf::util::TimeUtil::ToString(f.waiver_expires())}}}}});
+  }
+  return result.dump();
+}
+
+void SarifWriter::write(std::ostream& out, const SarifRun& run, FindingSpool& results) const {
+  using nlohmann::json;
   json notifications = json::array();
   for (const auto& w : run.warnings) {
     notifications.push_back({{"level", "warning"}, {"message", {{"text", w}}}});
@@ -215,22 +249,16 @@ void writeSarif(std::ostream& out, const SarifRun& run, const rules::CompiledPol
                      {"startTimeUtc", run.started_at},
                      {"endTimeUtc", run.finished_at}};
   if (!notifications.empty()) invocation["toolExecutionNotifications"] = notifications;
-  json log = {
-      {"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
-      {"version", "2.1.0"},
-      {"runs", json::array({{
-                   {"tool",
-                    {{"driver",
-                      {{"name", "tlsaudit"},
-                       {"version", run.tool_version},
-                       {"semanticVersion", run.tool_version},
-                       {"rules", rules}}}}},
-                   {"invocations", json::array({invocation})},
-                   {"results", results},
-                   {"properties", {{"profile", run.profile}}},
-               }})},
-  };
-  out << log.dump(2) << "\n";
+  json driver = {
+      {"name", "tlsaudit"}, {"version", run.tool_version}, {"semanticVersion", run.tool_version}};
+  std::string driver_text = driver.dump();
+  driver_text.pop_back();  // reopen the object to append the rules array
+  out << "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
+      << "\"runs\":[{\"tool\":{\"driver\":" << driver_text << ",\"rules\":" << rules_json_
+      << "}},\"invocations\":[" << invocation.dump()
+      << "],\"properties\":" << json({{"profile", run.profile}}).dump() << ",\"results\":[\n";
+  results.copyTo(out, ",\n");
+  out << "\n]}]}\n";
 }
 
 }  // namespace tlsaudit::scanner

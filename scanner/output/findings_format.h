@@ -2,6 +2,8 @@
 // rows (type "finding"), and as a SARIF 2.1.0 log.
 #pragma once
 
+#include <cstdio>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -14,9 +16,34 @@ namespace tlsaudit::scanner {
 // "  findings (baseline):" and one line per finding, worst first; nothing when empty.
 void writeFindingsTable(std::ostream& out, const std::vector<v1::Finding>& findings,
                         const std::string& profile, bool color);
+// Counts for the summary line at the end of a table.
+struct FindingCounts {
+  int open[6] = {0, 0, 0, 0, 0, 0};  // by Severity value
+  int waived = 0;
+  void add(const v1::Finding& f);
+};
 // One summary line for the end of a table: counts per severity, waived.
-void writeFindingsSummary(std::ostream& out, const std::vector<v1::Finding>& findings,
+void writeFindingsSummary(std::ostream& out, const FindingCounts& counts,
                           const std::string& profile, bool color);
+
+// Findings of a long scan wait in a temporary file, not in memory, until the document that
+// holds them is closed (memory stays bounded by what is in flight, as for reports).
+class FindingSpool {
+ public:
+  FindingSpool();
+  ~FindingSpool();
+  FindingSpool(const FindingSpool&) = delete;
+  FindingSpool& operator=(const FindingSpool&) = delete;
+  // Appends one JSON fragment.
+  void add(const std::string& fragment);
+  size_t size() const { return count_; }
+  // Writes the fragments to `out`, separated by `separator`.
+  void copyTo(std::ostream& out, const char* separator);
+
+ private:
+  std::FILE* file_ = nullptr;
+  size_t count_ = 0;
+};
 std::string findingToJson(const v1::Finding& finding, bool pretty);
 
 struct SarifRun {
@@ -28,7 +55,17 @@ struct SarifRun {
 };
 // A SARIF 2.1.0 log with one run: the profile's rules (with rationale and help) and one result
 // per finding; waived findings carry an accepted external suppression.
-void writeSarif(std::ostream& out, const SarifRun& run, const rules::CompiledPolicy& policy,
-                const std::vector<v1::Finding>& findings);
+class SarifWriter {
+ public:
+  explicit SarifWriter(const rules::CompiledPolicy& policy);
+  // The result object for one finding (compact JSON).
+  std::string result(const v1::Finding& finding) const;
+  // The whole log, with the spooled results.
+  void write(std::ostream& out, const SarifRun& run, FindingSpool& results) const;
+
+ private:
+  std::string rules_json_;  // the driver's rules array
+  std::map<std::string, size_t> index_;
+};
 
 }  // namespace tlsaudit::scanner
