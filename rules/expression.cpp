@@ -865,6 +865,35 @@ class PathNode : public NodeBase {
   }
 };
 
+// `var.field` for a scalar field of a bound message: one reflection read, no path walk.
+class SlotFieldNode : public NodeBase {
+ public:
+  size_t slot = 0;
+  const FieldDescriptor* field = nullptr;
+  const Reflection* refl = nullptr;
+  Value eval(Evaluation& ev) const override {
+    const Message* m = ev.slot(slot).message;
+    if (m == nullptr) return Value{.null = true};
+    Value v;
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_BOOL:
+        v.b = refl->GetBool(*m, field);
+        return v;
+      case FieldDescriptor::CPPTYPE_STRING:
+        v.s = refl->GetStringReference(*m, field, &ev.scratch());
+        return v;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        v.i = refl->GetEnumValue(*m, field);
+        return v;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        v.i = refl->GetUInt32(*m, field);
+        return v;
+      default:
+        return readField(ev, *m, refl, field, -1);
+    }
+  }
+};
+
 class NotNode : public NodeBase {
  public:
   NodePtr arg;
@@ -1573,6 +1602,19 @@ class Compiler {
     }
     t.many = many;
     path->type = t;
+    // The common case in rules, `v.supported` or `s.name` on a bound message, reads the field
+    // directly.
+    if (path->start_slot >= 0 && !path->start_is_scalar && path->steps.size() == 1 &&
+        !path->steps[0].field->is_repeated() && path->steps[0].refl != nullptr &&
+        path->steps[0].field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+      auto direct = std::make_unique<SlotFieldNode>();
+      direct->offset = path->offset;
+      direct->type = t;
+      direct->slot = static_cast<size_t>(path->start_slot);
+      direct->field = path->steps[0].field;
+      direct->refl = path->steps[0].refl;
+      return direct;
+    }
     return path;
   }
 
