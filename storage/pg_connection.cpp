@@ -9,6 +9,24 @@
 
 namespace tlsaudit::storage {
 
+namespace {
+
+// libpq's messages end in newlines and indent their hints with tabs; a status is one line.
+std::string oneLine(std::string text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n' || c == '\t' || c == '\r') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
 PgResult::PgResult(pg_result* result) : result_(result) {}
 PgResult::~PgResult() {
   if (result_ != nullptr) PQclear(result_);
@@ -67,9 +85,8 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(
   char* parse_error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &parse_error);
   if (parsed == nullptr) {
-    std::string why = parse_error != nullptr ? parse_error : "out of memory";
+    std::string why = oneLine(parse_error != nullptr ? parse_error : "out of memory");
     if (parse_error != nullptr) PQfreemem(parse_error);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     return absl::InvalidArgumentError(absl::StrCat("invalid database DSN: ", why));
   }
   PQconninfoFree(parsed);
@@ -82,8 +99,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(
   pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string why = PQerrorMessage(conn);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    std::string why = oneLine(PQerrorMessage(conn));
     PQfinish(conn);
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", why));
   }
@@ -103,18 +119,14 @@ PgConnection::~PgConnection() {
 absl::StatusOr<PgResult> PgConnection::check(pg_result* raw, std::string_view what) {
   PgResult result(raw);
   if (raw == nullptr) {
-    std::string why = PQerrorMessage(conn_);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    std::string why = oneLine(PQerrorMessage(conn_));
     return absl::UnavailableError(absl::StrCat("PostgreSQL: ", why));
   }
   auto status = PQresultStatus(raw);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
   const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
   const char* primary = PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY);
-  std::string message = primary != nullptr ? primary : PQresultErrorMessage(raw);
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-    message.pop_back();
-  }
+  std::string message = oneLine(primary != nullptr ? primary : PQresultErrorMessage(raw));
   // No SQLSTATE: libpq lost the connection (its own error, not the server's).
   absl::StatusCode code = state != nullptr ? statusCodeForSqlState(state)
                           : broken()       ? absl::StatusCode::kUnavailable
