@@ -279,6 +279,8 @@ absl::StatusOr<v1::FleetSummary> PgInventoryStore::fleetSummary() {
   static const std::string kVersionNames =
       "(CASE v.version WHEN 1 THEN 'SSL2' WHEN 2 THEN 'SSL3' WHEN 3 THEN 'TLS1_0'"
       " WHEN 4 THEN 'TLS1_1' WHEN 5 THEN 'TLS1_2' WHEN 6 THEN 'TLS1_3' ELSE 'UNKNOWN' END)";
+  // Vendor and model are grouped case-insensitively, as the filters match them, and shown in
+  // one of their spellings.
   std::string versions = absl::StrCat(
       "SELECT ", kVersionNames,
       ", count(*), count(DISTINCT s.asset_id) FROM services s"
@@ -301,17 +303,17 @@ absl::StatusOr<v1::FleetSummary> PgInventoryStore::fleetSummary() {
       !s.ok()) {
     return s;
   }
-  if (auto s = fill("SELECT vendor || '/' || model, count(*), count(*) FROM assets"
-                    " GROUP BY vendor, model ORDER BY 2 DESC, 1",
+  if (auto s = fill("SELECT min(vendor) || '/' || min(model), count(*), count(*) FROM assets"
+                    " GROUP BY lower(vendor), lower(model) ORDER BY 2 DESC, 1",
                     summary.mutable_vendor_models());
       !s.ok()) {
     return s;
   }
-  if (auto s = fill("SELECT a.vendor || '/' || a.model, count(DISTINCT s.id),"
+  if (auto s = fill("SELECT min(a.vendor) || '/' || min(a.model), count(DISTINCT s.id),"
                     " count(DISTINCT a.id) FROM assets a JOIN services s ON s.asset_id = a.id"
                     " JOIN observation_versions v ON v.observation_id = s.last_observation_id"
                     " AND v.supported AND v.version BETWEEN 1 AND 4"
-                    " GROUP BY a.vendor, a.model ORDER BY 3 DESC, 1",
+                    " GROUP BY lower(a.vendor), lower(a.model) ORDER BY 3 DESC, 1",
                     summary.mutable_legacy_tls_by_vendor_model());
       !s.ok()) {
     return s;
