@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "scanner/cli/migrate_command.h"
 #include "scanner/cli/rules_command.h"
 #include "scanner/cli/scan_command.h"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tlsaudit::scanner::addScanCommand(app, exit_code);
   tlsaudit::scanner::addRulesCommand(app, exit_code);
+  tlsaudit::scanner::addMigrateCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -749,6 +750,226 @@ ClosedPort::ClosedPort() {
 
 ClosedPort::~ClosedPort() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace tlsaudit::itest
+
+// ---- PostgreSQL -----------------------------------------------------------------------------
+
+namespace tlsaudit::itest {
+namespace {
+
+// initdb and pg_ctl of the newest PostgreSQL installed ("" when none is).
+std::string postgresBinDir() {
+  std::string best;
+  int best_version = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    std::string bin = entry.path().string() + "/bin";
+    if (::access((bin + "/initdb").c_str(), X_OK) != 0 ||
+        ::access((bin + "/pg_ctl").c_str(), X_OK) != 0) {
+      continue;
+    }
+    int version = std::atoi(entry.path().filename().c_str());
+    if (version > best_version) {
+      best_version = version;
+      best = bin;
+    }
+  }
+  return best;
+}
+
+// A port on 127.0.0.1 that was free a moment ago (postgres cannot bind port 0 and report it).
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+CommandResult runAsPostgres(const std::string& cwd, const std::vector<std::string>& argv,
+                            milliseconds timeout) {
+  std::vector<std::string> full = {"runuser", "-u", "postgres", "--", "env", "-C", cwd};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return runCommand(full, timeout);
+}
+
+// The initdb'd data folder every cluster copies: made once per build tree and binary version,
+// under a lock (ctest runs tests in parallel processes). "" with a failure when it cannot be.
+std::string postgresTemplate(const std::string& bin) {
+  const passwd* pw = ::getpwnam("postgres");
+  std::string dir = selfDir() + "/pg-template";
+  std::string stamp = dir + "/.stamp-" + std::to_string(std::hash<std::string>{}(bin));
+  int lock = ::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0 || pw == nullptr) {
+    ADD_FAILURE() << "cannot lock " << dir << ".lock: " << std::strerror(errno);
+    if (lock >= 0) ::close(lock);
+    return "";
+  }
+  ::flock(lock, LOCK_EX);
+  std::error_code ec;
+  std::string result = dir + "/data";
+  if (!fs::exists(stamp, ec)) {
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    // postgres must be able to enter the folder (and run in it) to write the data folder.
+    if (ec || ::chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      ADD_FAILURE() << "cannot make " << dir;
+      result.clear();
+    } else {
+      auto init = runAsPostgres(dir,
+                                {bin + "/initdb", "-D", result, "-A", "trust", "-U", "postgres",
+                                 "--no-locale", "-E", "UTF8", "--no-sync"},
+                                milliseconds(120000));
+      if (init.exit_code != 0) {
+        ADD_FAILURE() << "initdb failed (exit " << init.exit_code << "):\n" << init.out << init.err;
+        result.clear();
+      } else {
+        std::ofstream(stamp) << bin << "\n";
+      }
+    }
+  }
+  ::flock(lock, LOCK_UN);
+  ::close(lock);
+  return result;
+}
+
+}  // namespace
+
+std::string PostgresCluster::unavailableReason() {
+  if (postgresBinDir().empty()) {
+    return "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (Debian package "
+           "postgresql; scripts/setup.sh installs it)";
+  }
+  if (::getpwnam("postgres") == nullptr) {
+    return "no 'postgres' system user (created by the Debian package postgresql)";
+  }
+  if (::geteuid() != 0) return "not root: runuser cannot switch to the postgres user";
+  return "";
+}
+
+PostgresCluster::PostgresCluster(const Settings& settings)
+    : PostgresCluster(Options{.tcp = true, .server_certificate = true, .settings = settings}) {}
+
+PostgresCluster::PostgresCluster(const Options& options)
+    : bin_(postgresBinDir()), tcp_(options.tcp) {
+  const passwd* pw = ::getpwnam("postgres");
+  char tmpl[] = "/tmp/tlsaudit-pg-XXXXXX";
+  if (pw == nullptr || ::mkdtemp(tmpl) == nullptr) {
+    ADD_FAILURE() << "cannot make a folder for PostgreSQL: " << std::strerror(errno);
+    return;
+  }
+  dir_ = tmpl;
+  if (::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+    ADD_FAILURE() << "chown " << dir_ << ": " << std::strerror(errno);
+    return;
+  }
+  if (options.server_certificate) {
+    // Copies of the test PKI's RSA leaf: postgres wants its key owned by itself, mode 0600.
+    for (const auto& [from, to] :
+         {std::pair{"rsa-leaf.crt", "server.crt"}, std::pair{"rsa-leaf.key", "server.key"}}) {
+      std::error_code ec;
+      fs::copy_file(pki(from), dir_ + "/" + to, ec);
+      if (ec || ::chown((dir_ + "/" + to).c_str(), pw->pw_uid, pw->pw_gid) != 0 ||
+          ::chmod((dir_ + "/" + to).c_str(), 0600) != 0) {
+        ADD_FAILURE() << "cannot install " << to << " in " << dir_;
+        return;
+      }
+    }
+  }
+  std::string templ = postgresTemplate(bin_);
+  if (templ.empty()) return;
+  // cp -a as root keeps the owner (postgres) and the 0700 mode postgres insists on.
+  auto copy = runCommand({"cp", "-a", templ, dataDir()}, milliseconds(60000));
+  if (copy.exit_code != 0) {
+    ADD_FAILURE() << "cannot copy the PostgreSQL template: " << copy.err;
+    return;
+  }
+  Settings all = {
+      {"listen_addresses", tcp_ ? "'127.0.0.1'" : "''"},
+      {"unix_socket_directories", "'" + dir_ + "'"},
+      // Tests crash postgres, never the kernel, so WAL it has written survives without fsync.
+      // synchronous_commit stays on: the crash tests rely on an acknowledged commit being in
+      // the WAL (with it off, the last commits before a crash are lost by design).
+      {"fsync", "off"},
+  };
+  if (options.server_certificate) {
+    all.push_back({"ssl_cert_file", "'" + dir_ + "/server.crt'"});
+    all.push_back({"ssl_key_file", "'" + dir_ + "/server.key'"});
+  }
+  all.insert(all.end(), options.settings.begin(), options.settings.end());
+  {
+    std::ofstream conf(dataDir() + "/postgresql.conf", std::ios::app);
+    for (const auto& [key, value] : all) conf << key << " = " << value << "\n";
+  }
+  if (!tcp_) {
+    port_ = 5432;  // only names the socket file, in a folder of its own
+    start();
+    return;
+  }
+  // The port is chosen before postgres binds it; another process may take it in between.
+  for (int attempt = 0; attempt < 3 && !running_; ++attempt) {
+    port_ = freePort();
+    if (start()) break;
+    if (log().find("could not bind") == std::string::npos) break;
+  }
+  if (!running_) port_ = 0;
+}
+
+bool PostgresCluster::start() {
+  if (dir_.empty()) return false;
+  auto r = asPostgres({bin_ + "/pg_ctl", "-D", dataDir(), "-l", logPath(), "-o",
+                       "-p " + std::to_string(port_), "-w", "-t", "30", "start"},
+                      milliseconds(40000));
+  running_ = r.exit_code == 0;
+  if (running_) {
+    started_once_ = true;
+  } else if (!tcp_ || log().find("could not bind") == std::string::npos) {
+    ADD_FAILURE() << "pg_ctl start failed (exit " << r.exit_code << "):\n"
+                  << r.out << r.err << "\nserver log:\n"
+                  << log();
+  }
+  return running_;
+}
+
+bool PostgresCluster::stop(const std::string& mode) {
+  if (!running_) return true;
+  auto r = asPostgres({bin_ + "/pg_ctl", "-D", dataDir(), "-m", mode, "-w", "-t", "20", "stop"},
+                      milliseconds(30000));
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "pg_ctl stop failed (exit " << r.exit_code << "):\n" << r.out << r.err;
+    return false;
+  }
+  running_ = false;
+  return true;
+}
+
+PostgresCluster::~PostgresCluster() {
+  stop("immediate");
+  if (!dir_.empty()) {
+    noteForFailure("postgres log", log());
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+std::string PostgresCluster::dsn(const std::string& dbname) const {
+  return "host=" + dir_ + " port=" + std::to_string(port_) + " user=postgres dbname=" + dbname;
+}
+
+std::string PostgresCluster::log() const { return readFile(logPath()); }
+
+CommandResult PostgresCluster::asPostgres(const std::vector<std::string>& argv,
+                                          milliseconds timeout) const {
+  return runAsPostgres(dir_, argv, timeout);
 }
 
 }  // namespace tlsaudit::itest

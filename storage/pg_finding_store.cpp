@@ -1,0 +1,659 @@
+#include "storage/pg_finding_store.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "storage/finding_reconciler.h"
+#include "storage/page_token.h"
+#include "storage/timestamps.h"
+
+namespace tlsaudit::storage {
+
+namespace v1 = tlsaudit::v1;
+using nlohmann::json;
+
+std::string serviceName(const std::string& ip, uint32_t port) {
+  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+bool parseServiceName(const std::string& text, std::string& ip, uint32_t& port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= text.size()) return false;
+  ip = text.substr(0, colon);
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  const char* begin = text.data() + colon + 1;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(begin, end, port);
+  return ec == std::errc() && p == end && port <= 65535 && !ip.empty();
+}
+
+namespace {
+
+absl::Status invalid(std::string_view what) {
+  return absl::InvalidArgumentError(std::string(what));
+}
+
+bool isDecimalId(const std::string& s) {
+  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+std::string toHexLower(std::string_view hex) {
+  std::string out(hex);
+  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+bool isSha256Hex(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), ::isxdigit);
+}
+
+// The report as stored in observations.report: DER is left out (certificates.der keeps it
+// once), everything else as proto3 JSON.
+std::string reportJson(const v1::TlsReport& report) {
+  v1::TlsReport copy = report;
+  for (auto& chain : *copy.mutable_chains()) {
+    for (auto& cert : *chain.mutable_certificates()) cert.clear_der();
+  }
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  (void)google::protobuf::util::MessageToJsonString(copy, &out, options);
+  return out;
+}
+
+std::string assetJson(const v1::Asset& asset) {
+  v1::Asset copy = asset;
+  copy.clear_services();
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(copy, &out);
+  return out;
+}
+
+json stringArray(const google::protobuf::RepeatedPtrField<std::string>& values) {
+  json a = json::array();
+  for (const auto& v : values) a.push_back(v);
+  return a;
+}
+
+// ---- statements ---------------------------------------------------------------------------
+
+constexpr const char* kUpsertAsset = R"sql(
+INSERT INTO assets (address, addresses, mac, hostname, vendor, model, firmware, serial,
+                    device_class, site, inventory, first_seen, last_seen)
+VALUES ($1::inet, $2::inet[], NULLIF($3, '')::macaddr, $4, $5, $6, $7, $8, $9::smallint, $10,
+        $11::jsonb, $12::timestamptz, $12::timestamptz)
+ON CONFLICT (address) DO UPDATE SET
+  -- A sparse result (only an address, from a TLS-only scan) never erases what discovery knew.
+  addresses = CASE WHEN cardinality(EXCLUDED.addresses) > 0 THEN EXCLUDED.addresses
+                   ELSE assets.addresses END,
+  mac = COALESCE(EXCLUDED.mac, assets.mac),
+  hostname = COALESCE(NULLIF(EXCLUDED.hostname, ''), assets.hostname),
+  vendor = COALESCE(NULLIF(EXCLUDED.vendor, ''), assets.vendor),
+  model = COALESCE(NULLIF(EXCLUDED.model, ''), assets.model),
+  firmware = COALESCE(NULLIF(EXCLUDED.firmware, ''), assets.firmware),
+  serial = COALESCE(NULLIF(EXCLUDED.serial, ''), assets.serial),
+  device_class = CASE WHEN EXCLUDED.device_class <> 0 THEN EXCLUDED.device_class
+                      ELSE assets.device_class END,
+  site = COALESCE(NULLIF(EXCLUDED.site, ''), assets.site),
+  inventory = assets.inventory || EXCLUDED.inventory,
+  first_seen = LEAST(assets.first_seen, EXCLUDED.first_seen),
+  last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)
+RETURNING id)sql";
+
+// One statement per service: the service, the observation (skipped when this scan already
+// stored this service: the idempotency key), its normalised rows and certificates. Rows travel
+// as JSON arrays (jsonb_to_recordset), so a service is one round trip whatever its size.
+constexpr const char* kInsertObservation = R"sql(
+WITH svc AS (
+  INSERT INTO services (asset_id, address, port, transport, protocol, starttls, product,
+                        first_seen, last_seen)
+  VALUES ($1, $2::inet, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz)
+  ON CONFLICT (address, port, transport) DO UPDATE SET
+    asset_id = EXCLUDED.asset_id,
+    protocol = COALESCE(NULLIF(EXCLUDED.protocol, ''), services.protocol),
+    starttls = EXCLUDED.starttls,
+    product = COALESCE(NULLIF(EXCLUDED.product, ''), services.product),
+    first_seen = LEAST(services.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(services.last_seen, EXCLUDED.last_seen)
+  RETURNING id
+), obs AS (
+  INSERT INTO observations (scan_id, service_id, asset_id, observed_at, reachable, tls, complete,
+                            report)
+  SELECT $9, svc.id, $1, $8::timestamptz, $10, $11, $12, $13::jsonb FROM svc
+  ON CONFLICT (scan_id, service_id) DO NOTHING
+  RETURNING id
+), ver AS (
+  INSERT INTO observation_versions (observation_id, version, supported, cipher_order)
+  SELECT obs.id, x.version, x.supported, x.cipher_order
+  FROM obs, jsonb_to_recordset($14::jsonb)
+    AS x(version smallint, supported boolean, cipher_order smallint)
+), suites AS (
+  INSERT INTO observation_cipher_suites (observation_id, version, position, code, name, kx, auth,
+                                         cipher, mac, bits, forward_secret)
+  SELECT obs.id, x.version, x.position, x.code, x.name, x.kx, x.auth, x.cipher, x.mac, x.bits,
+         x.forward_secret
+  FROM obs, jsonb_to_recordset($15::jsonb)
+    AS x(version smallint, position smallint, code integer, name text, kx text, auth text,
+         cipher text, mac text, bits integer, forward_secret boolean)
+), auth AS (
+  INSERT INTO observation_client_auth (observation_id, version, signature_algorithms, ca_names,
+                                       certificate_types)
+  SELECT obs.id, x.version, x.signature_algorithms, x.ca_names, x.certificate_types
+  FROM obs, jsonb_to_recordset($16::jsonb)
+    AS x(version smallint, signature_algorithms text[], ca_names text[], certificate_types text[])
+), ext AS (
+  INSERT INTO observation_extensions (observation_id, secure_renegotiation, fallback_scsv,
+                                      compression, ocsp_stapling, heartbeat, session_ticket,
+                                      extended_master_secret, encrypt_then_mac, alpn)
+  SELECT obs.id, x.secure_renegotiation, x.fallback_scsv, x.compression, x.ocsp_stapling,
+         x.heartbeat, x.session_ticket, x.extended_master_secret, x.encrypt_then_mac, x.alpn
+  FROM obs, jsonb_to_record($17::jsonb)
+    AS x(secure_renegotiation boolean, fallback_scsv smallint, compression boolean,
+         ocsp_stapling boolean, heartbeat boolean, session_ticket boolean,
+         extended_master_secret boolean, encrypt_then_mac boolean, alpn text[])
+), cert AS (
+  -- Sorted by SHA-256 so two writers inserting the same certificates lock them in one order.
+  INSERT INTO certificates (sha256, sha1, der, subject, issuer, common_name, serial, not_before,
+                            not_after, signature_algorithm, signature_hash, key_type, key_bits,
+                            curve, subject_alt_names, is_ca, self_signed, x509_version)
+  SELECT decode(x.sha256, 'hex'), decode(NULLIF(x.sha1, ''), 'hex'), decode(x.der, 'base64'),
+         x.subject, x.issuer, x.common_name, x.serial, x.not_before, x.not_after,
+         x.signature_algorithm, x.signature_hash, x.key_type, x.key_bits, x.curve,
+         x.subject_alt_names, x.is_ca, x.self_signed, x.x509_version
+  FROM (SELECT 1 FROM obs) AS o, jsonb_to_recordset($18::jsonb)
+    AS x(sha256 text, sha1 text, der text, subject text, issuer text, common_name text,
+         serial text, not_before timestamptz, not_after timestamptz, signature_algorithm text,
+         signature_hash text, key_type text, key_bits integer, curve text,
+         subject_alt_names text[], is_ca boolean, self_signed boolean, x509_version smallint)
+  ORDER BY x.sha256
+  ON CONFLICT (sha256) DO NOTHING
+  RETURNING 1
+), chain AS (
+  INSERT INTO observation_certificates (observation_id, chain_index, position, sha256, source,
+                                        trusted)
+  SELECT obs.id, x.chain_index, x.position, decode(x.sha256, 'hex'), x.source, x.trusted
+  FROM obs, jsonb_to_recordset($19::jsonb)
+    AS x(chain_index smallint, position smallint, sha256 text, source smallint, trusted boolean)
+)
+SELECT (SELECT id FROM svc), (SELECT id FROM obs), (SELECT count(*) FROM cert))sql";
+
+constexpr const char* kLockServiceFindings = R"sql(
+SELECT id, rule_id, state, severity, title FROM findings WHERE service_id = $1
+ORDER BY rule_id FOR UPDATE)sql";
+
+// The finding changes of one service and everything that must commit with them: events,
+// alert outbox, the scan's membership and the service's latest observation.
+constexpr const char* kWriteFindings = R"sql(
+WITH inc AS (
+  SELECT * FROM jsonb_to_recordset($6::jsonb)
+    AS x(rule_id text, severity smallint, title text, evidence text, profiles text[],
+         refs text[], tags text[], state smallint, waiver_id text, event text,
+         from_state smallint)
+), up AS (
+  INSERT INTO findings (asset_id, service_id, rule_id, severity, state, title, evidence,
+                        profiles, references_, tags, waiver_id, first_seen, last_seen,
+                        last_scan_id, state_changed)
+  SELECT $2, $1, rule_id, severity, state, title, evidence, profiles, refs, tags, waiver_id,
+         $4::timestamptz, $4::timestamptz, $3, $4::timestamptz
+  FROM inc ORDER BY rule_id
+  ON CONFLICT (service_id, rule_id) DO UPDATE SET
+    asset_id = EXCLUDED.asset_id,
+    severity = EXCLUDED.severity,
+    state = EXCLUDED.state,
+    title = EXCLUDED.title,
+    evidence = EXCLUDED.evidence,
+    profiles = EXCLUDED.profiles,
+    references_ = EXCLUDED.references_,
+    tags = EXCLUDED.tags,
+    waiver_id = EXCLUDED.waiver_id,
+    last_seen = GREATEST(findings.last_seen, EXCLUDED.last_seen),
+    last_scan_id = EXCLUDED.last_scan_id,
+    state_changed = CASE WHEN findings.state <> EXCLUDED.state THEN EXCLUDED.state_changed
+                         ELSE findings.state_changed END
+  RETURNING id, rule_id
+), gone AS (
+  SELECT * FROM jsonb_to_recordset($7::jsonb)
+    AS r(id bigint, rule_id text, severity smallint, title text, from_state smallint)
+), res AS (
+  UPDATE findings f SET state = 2, state_changed = $4::timestamptz
+  FROM gone WHERE f.id = gone.id
+  RETURNING f.id
+), changes AS (
+  SELECT up.id AS finding_id, inc.event, inc.from_state, inc.state AS to_state, inc.rule_id,
+         inc.severity, inc.title, inc.evidence
+  FROM up JOIN inc USING (rule_id) WHERE inc.event <> ''
+  UNION ALL
+  SELECT gone.id, 'resolved', gone.from_state, 2, gone.rule_id, gone.severity, gone.title, ''
+  FROM gone
+), ev AS (
+  INSERT INTO finding_events (finding_id, scan_id, kind, from_state, to_state, at, evidence)
+  SELECT finding_id, $3, event, from_state, to_state, $4::timestamptz, evidence FROM changes
+  RETURNING id, finding_id, kind
+), outbox AS (
+  INSERT INTO alert_outbox (event_id, kind, payload)
+  SELECT ev.id, 'finding.' || ev.kind,
+         jsonb_build_object('findingId', ev.finding_id::text, 'event', ev.kind,
+                            'ruleId', c.rule_id, 'severity', c.severity, 'title', c.title,
+                            'evidence', c.evidence, 'fromState', c.from_state,
+                            'toState', c.to_state, 'asset', $8::text, 'service', $9::text,
+                            'scanId', $3::text, 'at', $4::text)
+  FROM ev JOIN changes c ON c.finding_id = ev.finding_id AND c.event = ev.kind
+), member AS (
+  INSERT INTO scan_findings (scan_id, finding_id) SELECT $3, id FROM up ON CONFLICT DO NOTHING
+), latest AS (
+  UPDATE services SET last_observation_id = $5, last_scan_id = $3 WHERE id = $1
+)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
+
+}  // namespace
+
+absl::StatusOr<v1::IngestOutcome> PgFindingStore::ingest(const v1::HostResult& host) {
+  if (!isDecimalId(host.scan_id())) return invalid("host result: scan_id must be a scan id");
+  std::string address = host.asset().addresses_size() > 0 ? host.asset().addresses(0) : "";
+  for (const auto& s : host.services()) {
+    if (!address.empty()) break;
+    address = s.report().target().ip();
+  }
+  if (address.empty()) return invalid("host result: no address (asset.addresses or target.ip)");
+
+  v1::IngestOutcome outcome;
+  auto tx = PgTransaction::begin(c_);
+  if (!tx.ok()) return tx.status();
+  google::protobuf::Timestamp observed =
+      host.has_observed_at() ? host.observed_at() : nowTimestamp();
+  std::string addresses = pgTextArray(
+      std::vector<std::string>(host.asset().addresses().begin(), host.asset().addresses().end()));
+  auto asset =
+      c_.execPrepared("ingest_asset", kUpsertAsset,
+                      {address, addresses, host.asset().mac(), host.asset().hostname(),
+                       host.asset().vendor(), host.asset().model(), host.asset().firmware(),
+                       host.asset().serial(), std::to_string(host.asset().device_class()),
+                       host.asset().site(), assetJson(host.asset()), pgTimestamp(observed)});
+  if (!asset.ok()) return asset.status();
+  int64_t asset_id = asset->int64(0, 0);
+  for (const auto& service : host.services()) {
+    if (auto s = ingestService(host, asset_id, address, service, outcome); !s.ok()) return s;
+  }
+  if (auto s = (*tx)->commit(); !s.ok()) return s;
+  return outcome;
+}
+
+absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t asset_id,
+                                           const std::string& asset_address,
+                                           const v1::ServiceResult& service,
+                                           v1::IngestOutcome& outcome) {
+  const v1::TlsReport& report = service.report();
+  std::string ip = report.target().ip().empty() ? asset_address : report.target().ip();
+  uint32_t port = service.service().port() != 0 ? service.service().port() : report.target().port();
+  if (port == 0 || port > 65535) return invalid("service result without a port");
+  std::string transport =
+      service.service().transport().empty() ? "tcp" : service.service().transport();
+  google::protobuf::Timestamp observed = host.has_observed_at()    ? host.observed_at()
+                                         : report.has_scanned_at() ? report.scanned_at()
+                                                                   : nowTimestamp();
+
+  json versions = json::array(), suites = json::array(), auth = json::array();
+  for (const auto& v : report.versions()) {
+    versions.push_back({{"version", static_cast<int>(v.version())},
+                        {"supported", v.supported()},
+                        {"cipher_order", static_cast<int>(v.cipher_order())}});
+    int position = 0;
+    for (const auto& cs : v.cipher_suites()) {
+      suites.push_back({{"version", static_cast<int>(v.version())},
+                        {"position", position++},
+                        {"code", cs.code()},
+                        {"name", cs.name()},
+                        {"kx", cs.kx()},
+                        {"auth", cs.auth()},
+                        {"cipher", cs.cipher()},
+                        {"mac", cs.mac()},
+                        {"bits", cs.bits()},
+                        {"forward_secret", cs.forward_secret()}});
+    }
+    if (v.client_auth().requested()) {
+      auth.push_back({{"version", static_cast<int>(v.version())},
+                      {"signature_algorithms", stringArray(v.client_auth().signature_algorithms())},
+                      {"ca_names", stringArray(v.client_auth().ca_names())},
+                      {"certificate_types", stringArray(v.client_auth().certificate_types())}});
+    }
+  }
+  const auto& e = report.extensions();
+  json ext = {{"secure_renegotiation", e.secure_renegotiation()},
+              {"fallback_scsv", static_cast<int>(e.fallback_scsv())},
+              {"compression", e.compression()},
+              {"ocsp_stapling", e.ocsp_stapling()},
+              {"heartbeat", e.heartbeat()},
+              {"session_ticket", e.session_ticket()},
+              {"extended_master_secret", e.extended_master_secret()},
+              {"encrypt_then_mac", e.encrypt_then_mac()},
+              {"alpn", stringArray(e.alpn())}};
+  json certs = json::array(), chain_rows = json::array();
+  std::set<std::string> cert_seen;
+  for (int ci = 0; ci < report.chains_size(); ++ci) {
+    const auto& chain = report.chains(ci);
+    for (int pos = 0; pos < chain.certificates_size(); ++pos) {
+      const auto& cert = chain.certificates(pos);
+      std::string sha = toHexLower(cert.sha256());
+      // Without its fingerprint and DER a certificate cannot be stored once; the report JSON
+      // still holds its parsed fields.
+      if (!isSha256Hex(sha) || cert.der().empty()) continue;
+      chain_rows.push_back({{"chain_index", ci},
+                            {"position", pos},
+                            {"sha256", sha},
+                            {"source", static_cast<int>(cert.source())},
+                            {"trusted", chain.trusted()}});
+      if (!cert_seen.insert(sha).second) continue;
+      json row = {{"sha256", sha},
+                  {"sha1", toHexLower(cert.sha1())},
+                  {"der", absl::Base64Escape(cert.der())},
+                  {"subject", cert.subject()},
+                  {"issuer", cert.issuer()},
+                  {"common_name", cert.common_name()},
+                  {"serial", cert.serial()},
+                  {"signature_algorithm", cert.signature_algorithm()},
+                  {"signature_hash", cert.signature_hash()},
+                  {"key_type", cert.key_type()},
+                  {"key_bits", cert.key_bits()},
+                  {"curve", cert.curve()},
+                  {"subject_alt_names", stringArray(cert.subject_alt_names())},
+                  {"is_ca", cert.is_ca()},
+                  {"self_signed", cert.self_signed()},
+                  {"x509_version", cert.version()}};
+      if (cert.has_not_before()) row["not_before"] = pgTimestamp(cert.not_before());
+      if (cert.has_not_after()) row["not_after"] = pgTimestamp(cert.not_after());
+      if (std::string(row["sha1"]).size() != 40) row["sha1"] = "";
+      certs.push_back(std::move(row));
+    }
+  }
+
+  auto obs = c_.execPrepared(
+      "ingest_observation", kInsertObservation,
+      {std::to_string(asset_id), ip, std::to_string(port), transport, service.service().protocol(),
+       report.target().starttls(), service.service().product(), pgTimestamp(observed),
+       host.scan_id(), pgBool(report.reachable()), pgBool(report.tls()), pgBool(service.complete()),
+       reportJson(report), versions.dump(), suites.dump(), auth.dump(), ext.dump(), certs.dump(),
+       chain_rows.dump()});
+  if (!obs.ok()) return obs.status();
+  int64_t service_id = obs->int64(0, 0);
+  if (obs->isNull(0, 1)) {
+    // This scan already stored this service: a replay, so nothing else may change.
+    outcome.set_services_replayed(outcome.services_replayed() + 1);
+    return absl::OkStatus();
+  }
+  int64_t observation_id = obs->int64(0, 1);
+  outcome.set_services_stored(outcome.services_stored() + 1);
+  outcome.set_certificates_new(outcome.certificates_new() + obs->int64(0, 2));
+
+  auto locked =
+      c_.execPrepared("ingest_lock_findings", kLockServiceFindings, {std::to_string(service_id)});
+  if (!locked.ok()) return locked.status();
+  std::vector<StoredFinding> stored(locked->rows());
+  for (int i = 0; i < locked->rows(); ++i) {
+    stored[i] = {locked->int64(i, 0), locked->str(i, 1),
+                 static_cast<v1::FindingState>(locked->int64(i, 2)),
+                 static_cast<v1::Severity>(locked->int64(i, 3)), locked->str(i, 4)};
+  }
+  Reconciliation rec = reconcileFindings(stored, service.findings(), service.complete());
+  json incoming = json::array(), gone = json::array();
+  for (const auto& u : rec.upserts) {
+    const v1::Finding& f = *u.finding;
+    if (f.rule_id().empty()) return invalid("finding without a rule_id");
+    incoming.push_back({{"rule_id", f.rule_id()},
+                        {"severity", static_cast<int>(f.severity())},
+                        {"title", f.title()},
+                        {"evidence", f.evidence()},
+                        {"profiles", stringArray(f.profiles())},
+                        {"refs", stringArray(f.references())},
+                        {"tags", stringArray(f.tags())},
+                        {"state", static_cast<int>(u.to_state)},
+                        {"waiver_id", u.to_state == v1::WAIVED ? f.waiver_id() : ""},
+                        {"event", u.event},
+                        {"from_state", static_cast<int>(u.from_state)}});
+    if (u.event == "opened") outcome.set_findings_opened(outcome.findings_opened() + 1);
+    if (u.event == "reopened") outcome.set_findings_reopened(outcome.findings_reopened() + 1);
+    if (u.event == "waived") outcome.set_findings_waived(outcome.findings_waived() + 1);
+    if (u.event == "unwaived") outcome.set_findings_unwaived(outcome.findings_unwaived() + 1);
+  }
+  for (const auto& r : rec.resolved) {
+    gone.push_back({{"id", r.stored->id},
+                    {"rule_id", r.stored->rule_id},
+                    {"severity", static_cast<int>(r.stored->severity)},
+                    {"title", r.stored->title},
+                    {"from_state", static_cast<int>(r.stored->state)}});
+  }
+  outcome.set_findings_resolved(outcome.findings_resolved() + rec.resolved.size());
+  auto written =
+      c_.execPrepared("ingest_findings", kWriteFindings,
+                      {std::to_string(service_id), std::to_string(asset_id), host.scan_id(),
+                       pgTimestamp(observed), std::to_string(observation_id), incoming.dump(),
+                       gone.dump(), asset_address, serviceName(ip, port)});
+  return written.status();
+}
+
+// ---- queries --------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kFindingColumns =
+    "f.id, f.rule_id, f.severity, f.title, f.evidence, host(a.address), host(s.address), s.port,"
+    " f.state, " TLSAUDIT_MICROS("f.first_seen") ", " TLSAUDIT_MICROS(
+        "f.last_seen") ", f.profiles, f.waiver_id, f.references_, f.tags, a.hostname";
+
+v1::Finding findingFromRow(const PgResult& r, int i) {
+  v1::Finding f;
+  f.set_id(r.str(i, 0));
+  f.set_rule_id(r.str(i, 1));
+  f.set_severity(static_cast<v1::Severity>(r.int64(i, 2)));
+  f.set_title(r.str(i, 3));
+  f.set_evidence(r.str(i, 4));
+  f.set_asset(r.str(i, 5));
+  f.set_service(serviceName(r.str(i, 6), static_cast<uint32_t>(r.int64(i, 7))));
+  f.set_state(static_cast<v1::FindingState>(r.int64(i, 8)));
+  *f.mutable_first_seen() = fromMicros(r.int64(i, 9));
+  *f.mutable_last_seen() = fromMicros(r.int64(i, 10));
+  for (auto& p : parsePgTextArray(r.text(i, 11))) f.add_profiles(std::move(p));
+  f.set_waiver_id(r.str(i, 12));
+  for (auto& p : parsePgTextArray(r.text(i, 13))) f.add_references(std::move(p));
+  for (auto& p : parsePgTextArray(r.text(i, 14))) f.add_tags(std::move(p));
+  f.set_host(r.str(i, 15));
+  return f;
+}
+
+// Builds a WHERE clause of fixed SQL fragments; every value becomes a parameter.
+class Where {
+ public:
+  // `fragment` uses "$?" where the parameter goes.
+  void add(std::string_view fragment, std::string value) {
+    params_.push_back(std::move(value));
+    std::string f(fragment);
+    size_t at = f.find("$?");
+    f.replace(at, 2, "$" + std::to_string(params_.size()));
+    clauses_.push_back(std::move(f));
+  }
+  std::string sql() const {
+    std::string out;
+    for (size_t i = 0; i < clauses_.size(); ++i)
+      out += (i == 0 ? " WHERE " : " AND ") + clauses_[i];
+    return out;
+  }
+  PgParams& params() { return params_; }
+  std::string next() const { return "$" + std::to_string(params_.size() + 1); }
+
+ private:
+  std::vector<std::string> clauses_;
+  PgParams params_;
+};
+
+template <typename Enum>
+std::string enumArray(const google::protobuf::RepeatedField<int>& values) {
+  std::string out = "{";
+  for (int i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  return out + "}";
+}
+
+}  // namespace
+
+absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFilter& filter,
+                                                             int page_size,
+                                                             const std::string& page_token) {
+  if (page_size < 1 || page_size > 1000) return invalid("page size must be 1..1000");
+  Where w;
+  if (!page_token.empty()) {
+    auto last = decodeIdPageToken("findings", page_token);
+    if (!last.ok()) return last.status();
+    w.add("f.id < $?::bigint", std::to_string(*last));
+  }
+  if (filter.severities_size() > 0) {
+    w.add("f.severity = ANY($?::smallint[])", enumArray<v1::Severity>(filter.severities()));
+  }
+  if (filter.min_severity() != v1::SEVERITY_UNSPECIFIED) {
+    w.add("f.severity >= $?::smallint", std::to_string(filter.min_severity()));
+  }
+  if (filter.rule_ids_size() > 0) {
+    w.add("f.rule_id = ANY($?::text[])",
+          pgTextArray({filter.rule_ids().begin(), filter.rule_ids().end()}));
+  }
+  if (filter.states_size() > 0) {
+    w.add("f.state = ANY($?::smallint[])", enumArray<v1::FindingState>(filter.states()));
+  }
+  if (!filter.address().empty()) w.add("a.address <<= $?::inet", filter.address());
+  if (!filter.vendor().empty()) w.add("lower(a.vendor) = lower($?)", filter.vendor());
+  if (!filter.model().empty()) w.add("lower(a.model) = lower($?)", filter.model());
+  if (!filter.profile().empty()) {
+    w.add("f.profiles @> $?::text[]", pgTextArray({filter.profile()}));
+  }
+  if (filter.has_since()) w.add("f.last_seen >= $?::timestamptz", pgTimestamp(filter.since()));
+  if (!filter.scan_id().empty()) {
+    if (!isDecimalId(filter.scan_id())) return invalid("scan_id must be a scan id");
+    w.add("f.last_scan_id = $?::bigint", filter.scan_id());
+  }
+  std::string sql = absl::StrCat("SELECT ", kFindingColumns,
+                                 " FROM findings f JOIN assets a ON a.id = f.asset_id"
+                                 " JOIN services s ON s.id = f.service_id",
+                                 w.sql(), " ORDER BY f.id DESC LIMIT ", w.next());
+  w.params().push_back(std::to_string(page_size + 1));
+  auto r = c_.exec(sql, w.params());
+  if (!r.ok()) return r.status();
+  v1::FindingPage page;
+  int n = std::min(r->rows(), page_size);
+  for (int i = 0; i < n; ++i) *page.add_findings() = findingFromRow(*r, i);
+  if (r->rows() > page_size) {
+    page.set_next_page_token(encodePageToken("findings", page.findings(n - 1).id()));
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<FindingEvent>> PgFindingStore::findingHistory(const std::string& id) {
+  if (!isDecimalId(id)) return invalid("finding id must be a number");
+  auto r = c_.exec("SELECT id, kind, from_state, to_state, scan_id, " TLSAUDIT_MICROS(
+                       "at") " FROM finding_events WHERE finding_id = $1 ORDER BY id",
+                   {id});
+  if (!r.ok()) return r.status();
+  std::vector<FindingEvent> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out.push_back({r->int64(i, 0), r->str(i, 1), static_cast<v1::FindingState>(r->int64(i, 2)),
+                   static_cast<v1::FindingState>(r->int64(i, 3)), r->str(i, 4), r->int64(i, 5)});
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ScanDiff> PgFindingStore::diffScans(const std::string& from_scan,
+                                                       const std::string& to_scan) {
+  if (!isDecimalId(from_scan) || !isDecimalId(to_scan)) return invalid("scan ids must be numbers");
+  // kind 1: new, 2: resolved (the service was completely rescanned by `to` without it),
+  // 3: persisting.
+  std::string sql = absl::StrCat(
+      "WITH a AS (SELECT finding_id FROM scan_findings WHERE scan_id = $1),"
+      " b AS (SELECT finding_id FROM scan_findings WHERE scan_id = $2),"
+      " k AS ("
+      "  SELECT finding_id, 1 AS kind FROM b WHERE finding_id NOT IN (SELECT finding_id FROM a)"
+      "  UNION ALL SELECT finding_id, 3 FROM b WHERE finding_id IN (SELECT finding_id FROM a)"
+      "  UNION ALL SELECT a.finding_id, 2 FROM a JOIN findings f2 ON f2.id = a.finding_id"
+      "   WHERE a.finding_id NOT IN (SELECT finding_id FROM b) AND EXISTS ("
+      "    SELECT 1 FROM observations o WHERE o.scan_id = $2 AND o.service_id = f2.service_id"
+      "     AND o.complete))"
+      " SELECT ",
+      kFindingColumns,
+      ", k.kind FROM k JOIN findings f ON f.id = k.finding_id JOIN assets a ON a.id = f.asset_id"
+      " JOIN services s ON s.id = f.service_id ORDER BY f.id");
+  auto r = c_.exec(sql, {from_scan, to_scan});
+  if (!r.ok()) return r.status();
+  v1::ScanDiff diff;
+  diff.set_from_scan_id(from_scan);
+  diff.set_to_scan_id(to_scan);
+  constexpr int kKindColumn = 16;  // after kFindingColumns
+  for (int i = 0; i < r->rows(); ++i) {
+    switch (r->int64(i, kKindColumn)) {
+      case 1:
+        *diff.add_new_findings() = findingFromRow(*r, i);
+        break;
+      case 2:
+        *diff.add_resolved_findings() = findingFromRow(*r, i);
+        break;
+      default:
+        *diff.add_persisting_findings() = findingFromRow(*r, i);
+        break;
+    }
+  }
+  return diff;
+}
+
+absl::Status PgFindingStore::putWaiver(const v1::Waiver& w) {
+  if (w.id().empty() || w.rule_id().empty() || w.reason().empty()) {
+    return invalid("a waiver needs an id, a rule_id and a reason");
+  }
+  const auto& s = w.selector();
+  auto r = c_.exec(
+      "INSERT INTO waivers (id, rule_id, address, cidr, vendor, model, port, reason, owner,"
+      " expires, origin) VALUES ($1, $2, NULLIF($3, '')::inet, NULLIF($4, '')::cidr, $5, $6,"
+      " $7::integer, $8, $9, $10::timestamptz, $11)"
+      " ON CONFLICT (id) DO UPDATE SET rule_id = EXCLUDED.rule_id, address = EXCLUDED.address,"
+      " cidr = EXCLUDED.cidr, vendor = EXCLUDED.vendor, model = EXCLUDED.model,"
+      " port = EXCLUDED.port, reason = EXCLUDED.reason, owner = EXCLUDED.owner,"
+      " expires = EXCLUDED.expires, origin = EXCLUDED.origin",
+      {w.id(), w.rule_id(), s.address(), s.cidr(), s.vendor(), s.model(), std::to_string(s.port()),
+       w.reason(), w.owner(), w.has_expires() ? PgParam(pgTimestamp(w.expires())) : std::nullopt,
+       w.origin()});
+  return r.status();
+}
+
+absl::StatusOr<std::vector<v1::Waiver>> PgFindingStore::listWaivers() {
+  auto r = c_.exec(
+      "SELECT id, rule_id, COALESCE(host(address), ''), COALESCE(cidr::text, ''), vendor, model,"
+      " port, reason, owner, " TLSAUDIT_MICROS("expires") ", " TLSAUDIT_MICROS(
+          "created") ", origin FROM waivers ORDER BY id");
+  if (!r.ok()) return r.status();
+  std::vector<v1::Waiver> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    v1::Waiver w;
+    w.set_id(r->str(i, 0));
+    w.set_rule_id(r->str(i, 1));
+    w.mutable_selector()->set_address(r->str(i, 2));
+    w.mutable_selector()->set_cidr(r->str(i, 3));
+    w.mutable_selector()->set_vendor(r->str(i, 4));
+    w.mutable_selector()->set_model(r->str(i, 5));
+    w.mutable_selector()->set_port(static_cast<uint32_t>(r->int64(i, 6)));
+    w.set_reason(r->str(i, 7));
+    w.set_owner(r->str(i, 8));
+    if (!r->isNull(i, 9)) *w.mutable_expires() = fromMicros(r->int64(i, 9));
+    *w.mutable_created() = fromMicros(r->int64(i, 10));
+    w.set_origin(r->str(i, 11));
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+absl::Status PgFindingStore::deleteWaiver(const std::string& id) {
+  auto r = c_.exec("DELETE FROM waivers WHERE id = $1", {id});
+  if (!r.ok()) return r.status();
+  if (r->affected() == 0) return absl::NotFoundError(absl::StrCat("no waiver ", id));
+  return absl::OkStatus();
+}
+
+}  // namespace tlsaudit::storage
