@@ -183,37 +183,34 @@ std::optional<Identification> SignatureDb::identify(const Evidence& ev) const {
     if (auto id = matchOne(source, *text)) hits.push_back(*std::move(id));
   }
   if (hits.empty()) return std::nullopt;
-  // The most trusted hit that names a vendor leads; generic ones (e.g. an OID prefix that only
-  // says "Cisco") are refined by later, more specific hits of the same vendor.
-  Identification out;
+  // The most trusted hit that names a vendor leads and supplies what it knows; hits of the
+  // same vendor fill the gaps, then vendor-less hits (e.g. "a Net-SNMP agent on Linux").
+  const Identification* leader = nullptr;
   for (const auto& h : hits) {
     if (!h.vendor.empty()) {
-      out.vendor = h.vendor;
-      out.signature_id = h.signature_id;
-      out.source = h.source;
+      leader = &h;
       break;
     }
   }
-  if (out.signature_id.empty()) {
-    out.signature_id = hits.front().signature_id;
-    out.source = hits.front().source;
+  if (!leader) leader = &hits.front();
+  Identification out = *leader;
+  auto fill = [&](const Identification& h) {
+    if (out.model.empty() && !h.model.empty()) {
+      out.model = h.model;
+      // Name the signature that supplied the model when the leader only gave the vendor.
+      if (leader->model.empty()) {
+        out.signature_id = h.signature_id;
+        out.source = h.source;
+      }
+    }
+    if (out.firmware.empty()) out.firmware = h.firmware;
+    if (out.device_class == v1::DEVICE_CLASS_UNSPECIFIED) out.device_class = h.device_class;
+  };
+  for (const auto& h : hits) {
+    if (&h != leader && !h.vendor.empty() && net::equalsIgnoreCase(h.vendor, out.vendor)) fill(h);
   }
   for (const auto& h : hits) {
-    bool agrees = out.vendor.empty() || h.vendor.empty() ||
-                  net::equalsIgnoreCase(h.vendor, out.vendor);
-    if (!agrees) continue;
-    bool specific = !h.model.empty() || !h.firmware.empty();
-    if (out.model.empty() && !h.model.empty()) out.model = h.model;
-    if (out.firmware.empty() && !h.firmware.empty()) out.firmware = h.firmware;
-    if (out.device_class == v1::DEVICE_CLASS_UNSPECIFIED &&
-        h.device_class != v1::DEVICE_CLASS_UNSPECIFIED) {
-      out.device_class = h.device_class;
-    }
-    if (specific && out.signature_id != h.signature_id && out.model == h.model) {
-      // Name the signature that supplied the model: it is the one worth citing.
-      out.signature_id = h.signature_id;
-      out.source = h.source;
-    }
+    if (&h != leader && h.vendor.empty()) fill(h);
   }
   return out;
 }

@@ -31,12 +31,6 @@ namespace asio = net::asio;
 using net::awaitable;
 using net::use_awaitable;
 
-std::string lowerAscii(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Net-SNMP must never touch /var/lib/snmp or read /etc/snmp: a scanner is not an agent, may run
 // unprivileged, and must behave the same on every host. Everything it could persist goes to a
 // private directory (removed at exit; persistence is disabled anyway), no configuration file is
@@ -64,7 +58,9 @@ void initNetSnmpOnce() {
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
     netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
     // Library log lines could carry peer data; results and errors travel as values instead.
+    // A handler that drops everything: with no handler at all Net-SNMP falls back to stderr.
     snmp_disable_log();
+    netsnmp_register_loghandler(NETSNMP_LOGHANDLER_NONE, LOG_DEBUG);
     init_snmp("tlsaudit");
   });
 }
@@ -146,7 +142,8 @@ VarBind convert(const netsnmp_variable_list* vp) {
 int onResponse(int operation, netsnmp_session* /*session*/, int /*reqid*/, netsnmp_pdu* pdu,
                void* magic) {
   auto* p = static_cast<Pending*>(magic);
-  if (!p) return 1;
+  // RESEND only announces a retransmission; the request is still outstanding.
+  if (!p || operation == NETSNMP_CALLBACK_OP_RESEND) return 1;
   p->done = true;
   p->operation = operation;
   if (operation == NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE && pdu) {
@@ -585,25 +582,5 @@ class NetSnmpClient : public SnmpClient {
 }  // namespace
 
 std::unique_ptr<SnmpClient> makeNetSnmpClient() { return std::make_unique<NetSnmpClient>(); }
-
-std::optional<AuthProtocol> parseAuthProtocol(std::string_view text) {
-  auto t = lowerAscii(text);
-  if (t == "md5") return AuthProtocol::kMd5;
-  if (t == "sha" || t == "sha1" || t == "sha-1") return AuthProtocol::kSha1;
-  if (t == "sha224" || t == "sha-224") return AuthProtocol::kSha224;
-  if (t == "sha256" || t == "sha-256") return AuthProtocol::kSha256;
-  if (t == "sha384" || t == "sha-384") return AuthProtocol::kSha384;
-  if (t == "sha512" || t == "sha-512") return AuthProtocol::kSha512;
-  return std::nullopt;
-}
-
-std::optional<PrivProtocol> parsePrivProtocol(std::string_view text) {
-  auto t = lowerAscii(text);
-  if (t == "des") return PrivProtocol::kDes;
-  if (t == "aes" || t == "aes128" || t == "aes-128") return PrivProtocol::kAes128;
-  if (t == "aes192" || t == "aes-192") return PrivProtocol::kAes192;
-  if (t == "aes256" || t == "aes-256") return PrivProtocol::kAes256;
-  return std::nullopt;
-}
 
 }  // namespace tlsaudit::collectors::snmp
