@@ -435,7 +435,7 @@ class Engine {
     if (r != net::IoResult::kOk) co_return;
     if (port == o_.sip_port) {
       co_await identifySipTcp(*socket, a, port, s, ev);
-    } else if (likelyHttpPort(port)) {
+    } else if (contains(o_.http_ports, port)) {
       co_await identifyHttp(*socket, a, s, ev);
     } else {
       co_await identifyTls(*socket, a, port, s, ev);
@@ -520,7 +520,7 @@ class Engine {
       sip.branch = randomToken();
       sip.tag = randomToken();
       req.sip_options = sip;
-    } else if (likelyHttpsPort(port)) {
+    } else if (contains(o_.https_ports, port)) {
       req.http_request = fingerprint::buildHttpGet(hostText(a));
     }
     auto r = co_await tls::runOpensslHandshake(socket, req, o_.read_timeout);
@@ -537,8 +537,8 @@ class Engine {
     if (r.http && r.http->status) applyHttp(*r.http, true, s, ev);
   }
 
-  static bool likelyHttpsPort(uint16_t port) {
-    return port == 443 || port == 8443 || port == 4443 || port == 9443 || port == 10443;
+  static bool contains(const std::vector<uint16_t>& ports, uint16_t port) {
+    return std::find(ports.begin(), ports.end(), port) != ports.end();
   }
 
   void identify(v1::Asset& asset, const fingerprint::Evidence& ev) {
@@ -678,11 +678,6 @@ bool likelyTlsPort(uint16_t port) {
   // and the alternates devices use for HTTPS and management.
   constexpr uint16_t kPorts[] = {443, 465, 636, 993, 995, 990, 5061, 8443, 4443, 9443, 10443,
                                  5986, 6443, 8883, 3389, 587};
-  return std::find(std::begin(kPorts), std::end(kPorts), port) != std::end(kPorts);
-}
-
-bool likelyHttpPort(uint16_t port) {
-  constexpr uint16_t kPorts[] = {80, 8080, 8000, 8008, 8081, 8888, 8090};
   return std::find(std::begin(kPorts), std::end(kPorts), port) != std::end(kPorts);
 }
 

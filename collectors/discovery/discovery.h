@@ -23,7 +23,11 @@ namespace tlsaudit::collectors::discovery {
 struct DiscoveryOptions {
   std::vector<uint16_t> tcp_ports;  // connect-probed on every address
   bool sip_udp = true;              // SIP OPTIONS over UDP to sip_port on every address
-  uint16_t sip_port = 5060;         // RFC 3261 §19.1.2
+  uint16_t sip_port = 5060;         // RFC 3261 §19.1.2; SIP over TCP is tried on it too
+  // Open ports where plain HTTP is expected (others get a TLS handshake).
+  std::vector<uint16_t> http_ports = {80, 8080, 8000, 8008, 8081, 8888, 8090};
+  // Open ports where HTTP is expected inside TLS (Server header and title are read).
+  std::vector<uint16_t> https_ports = {443, 8443, 4443, 9443, 10443};
   std::vector<snmp::Credential> snmp_credentials;  // tried in order; empty: no SNMP
   uint16_t snmp_port = 161;                        // RFC 3417 §3
   bool snmp_tables = true;         // walk ENTITY/IF/LLDP/CDP/ARP tables of agents that answer
@@ -77,7 +81,5 @@ absl::StatusOr<DiscoveryResult> discover(const net::AddressSpace& targets,
 
 // Ports where a TLS handshake is worth trying on an open port (implicit TLS, IANA registry).
 bool likelyTlsPort(uint16_t port);
-// Ports where plain HTTP is expected.
-bool likelyHttpPort(uint16_t port);
 
 }  // namespace tlsaudit::collectors::discovery

@@ -421,6 +421,14 @@ class NetSnmpSession : public SnmpSession {
       result.operation = NETSNMP_CALLBACK_OP_TIMED_OUT;
     }
     pending_.reset();
+    if (result.operation == NETSNMP_CALLBACK_OP_TIMED_OUT && engine_discovered_) {
+      // The agent answered discovery but not the authenticated request: USM drops messages it
+      // cannot decrypt (RFC 3414 §3.2 step 8 only counts them), so this is the telltale of a
+      // wrong privacy passphrase or protocol.
+      co_return absl::PermissionDeniedError(
+          "SNMPv3 agent " + where_ + " answered engine discovery but not the request of user '" +
+          credential_.user + "': wrong priv passphrase or protocol?");
+    }
     if (result.operation == NETSNMP_CALLBACK_OP_TIMED_OUT) {
       co_return absl::DeadlineExceededError(
           "no SNMP answer from " + where_ + " within " + std::to_string(agent_.timeout.count()) +
@@ -469,6 +477,7 @@ class NetSnmpSession : public SnmpSession {
     if (credential_.version == SnmpVersion::kV3) {
       auto st = co_await discoverEngineId(engine_id);
       if (!st.ok()) co_return st;
+      engine_discovered_ = true;
     }
     co_return openHandle(engine_id, false);
   }
@@ -549,6 +558,7 @@ class NetSnmpSession : public SnmpSession {
   std::string where_;
   void* handle_ = nullptr;
   std::unique_ptr<Pending> pending_;
+  bool engine_discovered_ = false;
 };
 
 class NetSnmpClient : public SnmpClient {

@@ -21,6 +21,9 @@ struct DiscoverArgs {
   std::vector<std::string> targets;
   std::string ports = kDefaultDiscoverPorts;
   bool no_sip_udp = false;
+  uint16_t sip_port = 5060;
+  std::string http_ports = "80,8080,8000,8008,8081,8888,8090";
+  std::string https_ports = "443,8443,4443,9443,10443";
   double timeout = 1.0;
   double read_timeout = 2.0;
   size_t concurrency = 256;
@@ -75,6 +78,14 @@ int runDiscover(const DiscoverArgs& a) {
   if (!plan.ok()) return fail(std::string(plan.status().message()));
 
   o.sip_udp = !a.no_sip_udp;
+  if (a.sip_port == 0) return fail("--sip-port must be 1..65535");
+  o.sip_port = a.sip_port;
+  auto http = net::parsePortList(a.http_ports);
+  if (!http.ok()) return fail("--http-ports: " + std::string(http.status().message()));
+  o.http_ports = *http;
+  auto https = net::parsePortList(a.https_ports);
+  if (!https.ok()) return fail("--https-ports: " + std::string(https.status().message()));
+  o.https_ports = *https;
   o.snmp_credentials = plan->credentials;
   o.snmp_port = a.discovery.snmp_port;
   o.snmp_tables = !a.discovery.no_snmp_tables;
@@ -138,7 +149,13 @@ void addDiscoverCommand(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--ports", args->ports, "TCP ports to connect-probe ('none' for no TCP)")
       ->capture_default_str();
-  cmd->add_flag("--no-sip-udp", args->no_sip_udp, "no SIP OPTIONS over UDP to port 5060");
+  cmd->add_flag("--no-sip-udp", args->no_sip_udp, "no SIP OPTIONS over UDP to the SIP port");
+  cmd->add_option("--sip-port", args->sip_port, "SIP port (OPTIONS over UDP, and TCP when open)")
+      ->capture_default_str();
+  cmd->add_option("--http-ports", args->http_ports, "open ports where plain HTTP is expected")
+      ->capture_default_str();
+  cmd->add_option("--https-ports", args->https_ports, "open ports where HTTPS is expected")
+      ->capture_default_str();
   cmd->add_option("--timeout", args->timeout, "seconds per TCP connect attempt")
       ->capture_default_str();
   cmd->add_option("--read-timeout", args->read_timeout, "seconds per banner read/write")
