@@ -7,8 +7,10 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "collectors/fingerprint/http_banner.h"
 #include "collectors/fingerprint/signatures.h"
@@ -30,8 +32,9 @@ using net::use_awaitable;
 using Address = asio::ip::address;
 using Clock = std::chrono::steady_clock;
 
-// Completion counter for child coroutines on the same single-threaded io_context: the parent
-// waits on a timer that the last child cancels.
+// Completion counter for child coroutines. Used from one thread only (children report back
+// through bind_executor onto the parent's single-threaded io_context): the parent waits on a timer that the last
+// child cancels.
 class WaitGroup {
  public:
   explicit WaitGroup(const asio::any_io_executor& ex) : timer_(ex) {
@@ -119,6 +122,24 @@ struct HostWork {
   bool answered = false;
 };
 
+// DiscoveryStats, updated from several threads.
+struct Counters {
+  std::atomic<uint64_t> addresses{0}, tcp_probes{0}, udp_probes{0}, open_ports{0},
+      snmp_agents{0}, neighbours{0}, neighbour_targets{0}, neighbours_out_of_scope{0};
+  DiscoveryStats snapshot() const {
+    DiscoveryStats s;
+    s.addresses = addresses;
+    s.tcp_probes = tcp_probes;
+    s.udp_probes = udp_probes;
+    s.open_ports = open_ports;
+    s.snmp_agents = snmp_agents;
+    s.neighbours = neighbours;
+    s.neighbour_targets = neighbour_targets;
+    s.neighbours_out_of_scope = neighbours_out_of_scope;
+    return s;
+  }
+};
+
 class Engine {
  public:
   Engine(const net::AddressSpace& targets, const net::AddressSpace& scope,
@@ -127,20 +148,34 @@ class Engine {
         scope_(scope),
         o_(o),
         client_(client),
-        gate_(o.per_host, o.rate, o.per_subnet),
+        // Per-host limits are enforced by each host's own lanes (one task owns an address);
+        // the gate adds the shared ones: per subnet and probes per second.
+        gate_(1u << 20, o.rate, o.per_subnet),
+        gated_(o.rate > 0 || o.per_subnet > 0),
         order_(targets.size(), o.seed ? o.seed : std::random_device{}()) {}
 
   DiscoveryResult run() {
     auto start = Clock::now();
-    asio::io_context io(1);
+    unsigned threads = o_.threads ? o_.threads : std::max(1u, std::thread::hardware_concurrency());
+    // One single-threaded io_context per thread rather than strands on a shared one: a host's
+    // coroutines then never need a strand, which halves the per-probe overhead of a sweep.
+    // SNMP runs on the first context only (Net-SNMP's state is not thread-safe).
+    std::vector<std::unique_ptr<asio::io_context>> contexts;
+    for (unsigned i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    snmp_executor_.emplace(contexts[0]->get_executor());
     size_t workers = std::max<size_t>(1, o_.concurrency);
     for (size_t i = 0; i < workers; ++i) {
-      asio::co_spawn(io, worker(), asio::detached);
+      asio::co_spawn(*contexts[i % threads], worker(), asio::detached);
     }
-    io.run();
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) {
+      pool.emplace_back([&contexts, i] { contexts[i]->run(); });
+    }
+    contexts[0]->run();
+    for (auto& t : pool) t.join();
     DiscoveryResult out;
-    stats_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    out.stats = stats_;
+    out.stats = stats_.snapshot();
+    out.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     out.warnings.assign(warnings_.begin(), warnings_.end());
     std::vector<std::pair<std::string, v1::Asset*>> sorted;
     for (auto& [key, asset] : assets_) sorted.emplace_back(key, &asset);
@@ -154,10 +189,19 @@ class Engine {
 
  private:
   void trace(const std::string& line) {
-    if (o_.trace) o_.trace(line);
+    if (!o_.trace) return;
+    std::lock_guard lock(trace_mutex_);
+    o_.trace(line);
+  }
+
+  // The per-subnet and rate limits, when any is set; otherwise nothing to wait for.
+  awaitable<std::optional<net::ConnectionGate::Permit>> gate(const Address& a) {
+    if (!gated_) co_return std::nullopt;
+    co_return co_await gate_.acquire(hostText(a));
   }
 
   std::optional<Address> nextAddress() {
+    std::lock_guard lock(mutex_);
     while (auto index = order_.next()) {
       auto a = targets_.at(*index);
       if (!targets_.excluded(a)) return a;
@@ -187,11 +231,15 @@ class Engine {
       try {
         co_await probeHost(*a);
       } catch (const std::exception& e) {
+        std::lock_guard lock(mutex_);
         warnings_.insert("internal error while probing " + hostText(*a) + ": " + e.what());
       }
       --active_;
-      ++done_;
-      if (o_.progress) o_.progress(done_, targets_.size() + stats_.neighbour_targets);
+      uint64_t done = ++done_;
+      if (o_.progress) {
+        std::lock_guard lock(trace_mutex_);
+        o_.progress(done, targets_.size() + stats_.neighbour_targets);
+      }
     }
   }
 
@@ -202,21 +250,36 @@ class Engine {
     w.asset.add_addresses(hostText(a));
     auto ex = co_await asio::this_coro::executor;
     std::vector<uint16_t> open;
+    HostWork snmp_work;
     {
       WaitGroup wg(ex);
-      for (uint16_t port : o_.tcp_ports) {
+      auto done = asio::bind_executor(ex, [&wg](std::exception_ptr) { wg.done(); });
+      // per_host lanes share the port list: at most per_host connections to this address.
+      size_t next_port = 0;
+      size_t lanes = std::min(o_.per_host, o_.tcp_ports.size());
+      for (size_t i = 0; i < lanes; ++i) {
         wg.add();
-        asio::co_spawn(ex, probeTcp(a, port, open), [&wg](std::exception_ptr) { wg.done(); });
+        asio::co_spawn(ex, tcpLane(a, next_port, open), done);
       }
       if (o_.sip_udp) {
         wg.add();
-        asio::co_spawn(ex, probeSipUdp(a, w), [&wg](std::exception_ptr) { wg.done(); });
+        asio::co_spawn(ex, probeSipUdp(a, w), done);
       }
       if (client_ && !o_.snmp_credentials.empty()) {
+        // Net-SNMP's process-wide state lives on one thread (snmp_client.h). It fills its own
+        // HostWork, folded in below, so the two threads never touch the same object.
+        snmp_work.address = a;
         wg.add();
-        asio::co_spawn(ex, probeSnmp(a, w), [&wg](std::exception_ptr) { wg.done(); });
+        asio::co_spawn(*snmp_executor_, probeSnmp(a, snmp_work), done);
       }
       co_await wg.wait();
+    }
+    if (snmp_work.answered) {
+      w.answered = true;
+      foldInto(w.asset, std::move(snmp_work.asset));
+      w.evidence.sys_object_id = snmp_work.evidence.sys_object_id;
+      w.evidence.sys_descr = snmp_work.evidence.sys_descr;
+      w.neighbours = std::move(snmp_work.neighbours);
     }
     std::sort(open.begin(), open.end());
     if (!open.empty()) {
@@ -229,13 +292,10 @@ class Engine {
         s.set_transport("tcp");
       }
       if (o_.identify_services) {
-        WaitGroup wg(ex);
+        // One banner connection at a time: fragile devices get no burst.
         for (uint16_t port : open) {
-          wg.add();
-          asio::co_spawn(ex, identifyService(a, port, services[port], w.evidence),
-                         [&wg](std::exception_ptr) { wg.done(); });
+          co_await identifyService(a, port, services[port], w.evidence);
         }
-        co_await wg.wait();
       }
       for (auto& [port, s] : services) {
         if (s.tls()) addUnique(w.asset.mutable_discovered_by(), "tls");
@@ -250,12 +310,20 @@ class Engine {
     }
     if (!w.answered) co_return;
     identify(w.asset, w.evidence);
+    std::lock_guard lock(mutex_);
     for (const auto& n : w.neighbours) addNeighbour(n, w);
     merge(hostText(a), std::move(w.asset));
   }
 
+  awaitable<void> tcpLane(Address a, size_t& next_port, std::vector<uint16_t>& open) {
+    while (next_port < o_.tcp_ports.size()) {
+      uint16_t port = o_.tcp_ports[next_port++];
+      co_await probeTcp(a, port, open);
+    }
+  }
+
   awaitable<void> probeTcp(Address a, uint16_t port, std::vector<uint16_t>& open) {
-    auto permit = co_await gate_.acquire(hostText(a));
+    auto permit = co_await gate(a);
     ++stats_.tcp_probes;
     auto r = co_await net::tcpConnectProbe(net::tcp::endpoint(a, port), o_.connect_timeout,
                                            o_.retries);
@@ -270,7 +338,7 @@ class Engine {
   }
 
   awaitable<void> probeSipUdp(Address a, HostWork& w) {
-    auto permit = co_await gate_.acquire(hostText(a));
+    auto permit = co_await gate(a);
     ++stats_.udp_probes;
     std::string call_id = randomToken(), branch = randomToken(), tag = randomToken();
     auto target = hostText(a);
@@ -329,7 +397,7 @@ class Engine {
     const snmp::Credential* used = nullptr;
     for (size_t index : credentialOrder(a)) {
       const auto& cred = o_.snmp_credentials[index];
-      auto permit = co_await gate_.acquire(hostText(a));
+      auto permit = co_await gate(a);
       ++stats_.udp_probes;
       auto opened = co_await client_->open(agent, cred);
       if (!opened.ok()) {
@@ -422,13 +490,14 @@ class Engine {
     // kind (the message names the agent, so keep the first few only).
     if (st.code() == absl::StatusCode::kPermissionDenied ||
         st.code() == absl::StatusCode::kInvalidArgument) {
+      std::lock_guard lock(mutex_);
       if (warnings_.size() < 20) warnings_.insert(std::string(st.message()));
     }
   }
 
   awaitable<void> identifyService(Address a, uint16_t port, v1::Service& s,
                                   fingerprint::Evidence& ev) {
-    auto permit = co_await gate_.acquire(hostText(a));
+    auto permit = co_await gate(a);
     auto ex = co_await asio::this_coro::executor;
     auto socket = net::ProbeSocket::create(ex);
     auto r = co_await socket->connect(net::tcp::endpoint(a, port), o_.connect_timeout);
@@ -554,6 +623,7 @@ class Engine {
     if (asset.fingerprint().empty()) asset.set_fingerprint(id->signature_id);
   }
 
+  // Called with mutex_ held.
   void addNeighbour(const snmp::Neighbour& n, const HostWork& reporter) {
     v1::Asset asset;
     for (const auto& addr : n.addresses) asset.add_addresses(addr);
@@ -610,7 +680,7 @@ class Engine {
     merge(key, std::move(asset));
   }
 
-  // Folds `incoming` into what is known under `key` (and under its MAC).
+  // Folds `incoming` into what is known under `key` (and under its MAC). mutex_ held.
   void merge(const std::string& key_in, v1::Asset&& incoming) {
     std::string key = key_in;
     if (!assets_.count(key) && !incoming.mac().empty()) {
@@ -621,6 +691,14 @@ class Engine {
     if (inserted) {
       a = std::move(incoming);
     } else {
+      foldInto(a, std::move(incoming));
+    }
+    if (!a.mac().empty()) by_mac_.emplace(a.mac(), key);
+  }
+
+  // Adds what `incoming` knows and `a` does not.
+  static void foldInto(v1::Asset& a, v1::Asset&& incoming) {
+    {
       for (const auto& addr : incoming.addresses()) addUnique(a.mutable_addresses(), addr);
       for (const auto& d : incoming.discovered_by()) addUnique(a.mutable_discovered_by(), d);
       setIfEmpty(a.mutable_mac(), incoming.mac());
@@ -651,7 +729,6 @@ class Engine {
         if (!known) *a.add_services() = s;
       }
     }
-    if (!a.mac().empty()) by_mac_.emplace(a.mac(), key);
   }
 
   const net::AddressSpace& targets_;
@@ -659,6 +736,10 @@ class Engine {
   const DiscoveryOptions& o_;
   snmp::SnmpClient* client_;
   net::ConnectionGate gate_;
+  bool gated_;
+  std::optional<asio::io_context::executor_type> snmp_executor_;
+  std::mutex mutex_;        // order_, extra_, queued_, assets_, by_mac_, warnings_
+  std::mutex trace_mutex_;  // the trace and progress callbacks
   net::PermutedIndex order_;
   std::deque<Address> extra_;
   std::set<std::string> queued_;
@@ -666,9 +747,9 @@ class Engine {
   std::map<std::string, v1::Asset> assets_;
   std::map<std::string, std::string> by_mac_;
   std::set<std::string> warnings_;
-  DiscoveryStats stats_;
-  uint64_t active_ = 0;
-  uint64_t done_ = 0;
+  Counters stats_;
+  std::atomic<uint64_t> active_{0};
+  std::atomic<uint64_t> done_{0};
 };
 
 }  // namespace

@@ -38,13 +38,14 @@ struct DiscoveryOptions {
   std::chrono::milliseconds read_timeout{2000};     // per banner I/O step
   int retries = 1;                                  // extra attempts after a timeout
   size_t concurrency = 256;  // addresses in flight
-  size_t per_host = 2;       // connections at once to one address
+  size_t per_host = 2;       // TCP connections at once to one address
   size_t per_subnet = 64;    // connections at once to one /24 (IPv6: /64); 0 = unlimited
   double rate = 0;           // new connections + UDP probes per second; 0 = unlimited
   size_t max_table_rows = 2000;                  // per walked table
   std::chrono::milliseconds walk_budget{15000};  // per agent, all its tables together
   size_t max_neighbour_targets = 65536;          // addresses added by neighbour tables
   uint64_t seed = 0;                             // permutation key; 0 = random
+  unsigned threads = 0;  // io_context threads, 0 = one per core (SNMP always on the first)
   // One line per probe for --trace (never contains secrets).
   std::function<void(const std::string&)> trace;
   // Called with (addresses done, addresses known so far).

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "collectors/snmp/snmp_client.h"
+#include "collectors/snmp/credential.h"
 
 namespace tlsaudit::collectors::snmp {
 

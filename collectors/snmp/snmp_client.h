@@ -17,28 +17,10 @@
 
 #include "absl/status/statusor.h"
 #include "collectors/net/asio.h"
+#include "collectors/snmp/credential.h"
 #include "collectors/snmp/varbind.h"
 
 namespace tlsaudit::collectors::snmp {
-
-enum class SnmpVersion { kV1, kV2c, kV3 };
-// RFC 3414 (MD5, SHA-1) and RFC 7860 (SHA-2) USM authentication.
-enum class AuthProtocol { kNone, kMd5, kSha1, kSha224, kSha256, kSha384, kSha512 };
-// RFC 3414 (DES), RFC 3826 (AES-128) and the Blumenthal draft (AES-192/256) USM privacy.
-enum class PrivProtocol { kNone, kDes, kAes128, kAes192, kAes256 };
-
-// One credential. `name` is what output shows ("v2c#2", "v3:ops"); secrets never leave this
-// struct (no logging, no output, no error message contains them).
-struct Credential {
-  std::string name;
-  SnmpVersion version = SnmpVersion::kV2c;
-  std::string community;  // v1, v2c
-  std::string user;       // v3 USM securityName
-  AuthProtocol auth = AuthProtocol::kNone;
-  std::string auth_passphrase;
-  PrivProtocol priv = PrivProtocol::kNone;
-  std::string priv_passphrase;
-};
 
 struct AgentAddress {
   net::asio::ip::udp::endpoint endpoint;
@@ -73,9 +55,5 @@ class SnmpClient {
 // The Net-SNMP implementation. Initialises the library once per process with a private
 // persistent directory and no system configuration or MIB files.
 std::unique_ptr<SnmpClient> makeNetSnmpClient();
-
-// Parses "MD5", "SHA", "SHA-256"... (case-insensitive); nullopt if unknown.
-std::optional<AuthProtocol> parseAuthProtocol(std::string_view text);
-std::optional<PrivProtocol> parsePrivProtocol(std::string_view text);
 
 }  // namespace tlsaudit::collectors::snmp
