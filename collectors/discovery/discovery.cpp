@@ -247,7 +247,6 @@ class Engine {
     ++stats_.addresses;
     HostWork w;
     w.address = a;
-    w.asset.add_addresses(hostText(a));
     auto ex = co_await asio::this_coro::executor;
     std::vector<uint16_t> open;
     HostWork snmp_work;
@@ -309,6 +308,8 @@ class Engine {
       }
     }
     if (!w.answered) co_return;
+    // Built only for hosts that answered: a sweep of dead space formats nothing.
+    w.asset.add_addresses(hostText(a));
     identify(w.asset, w.evidence);
     std::lock_guard lock(mutex_);
     for (const auto& n : w.neighbours) addNeighbour(n, w);
@@ -359,7 +360,7 @@ class Engine {
     auto r = co_await net::udpExchange(net::udp::endpoint(a, port), std::move(build),
                                        o_.udp_timeout, o_.retries,
                                        fingerprint::kMaxSipHeaderBytes);
-    trace("sip-udp " + endpointText(a, port) + " " + net::ioResultName(r.result));
+    if (o_.trace) trace("sip-udp " + endpointText(a, port) + " " + net::ioResultName(r.result));
     if (r.result != net::IoResult::kOk) co_return;
     auto parsed = fingerprint::parseSipResponse(r.reply);
     if (!parsed || parsed->status_code == 0) co_return;

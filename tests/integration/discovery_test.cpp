@@ -551,6 +551,31 @@ TEST(DiscoveryTest, RangesExclusionsAndBadInput) {
   EXPECT_THAT(r.err, HasSubstr("unknown authentication protocol 'RC4'"));
 }
 
+TEST(DiscoveryTest, Ipv6AndRateLimit) {
+  Responder v6("::1", {"--tcp", "0"});
+  ASSERT_TRUE(v6.ok()) << v6.log();
+  auto port = std::to_string(v6.port("tcp"));
+  auto r = runTlsaudit({"discover", "::1", "--ports", port, "--no-sip-udp", "--no-identify",
+                        "--format", "json"},
+                       milliseconds(30000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = parseOut(r);
+  const Json* a = findAsset(doc, "::1");
+  ASSERT_NE(a, nullptr) << r.out;
+  EXPECT_NE(findService(*a, v6.port("tcp"), "tcp"), nullptr);
+
+  // 8 addresses x 3 ports at 10 probes/s: the first probe is immediate, the last at 2.3 s.
+  ClosedPort closed;
+  auto p = std::to_string(closed.port());
+  r = runTlsaudit({"discover", "127.0.7.40/29", "--ports", p + "," + port + ",1", "--rate", "10",
+                   "--no-sip-udp", "--stats"},
+                  milliseconds(30000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tcp probes 24"));
+  EXPECT_GE(r.elapsed, milliseconds(2200));
+  EXPECT_LT(r.elapsed, milliseconds(8000));
+}
+
 // `tlsaudit scan` over a block: discovery finds the one TLS server, the TLS engine probes only
 // it, and its report is attached to the asset.
 TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
