@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <deque>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -33,8 +33,8 @@ using Address = asio::ip::address;
 using Clock = std::chrono::steady_clock;
 
 // Completion counter for child coroutines. Used from one thread only (children report back
-// through bind_executor onto the parent's single-threaded io_context): the parent waits on a timer that the last
-// child cancels.
+// through bind_executor onto the parent's single-threaded io_context): the parent waits on a timer
+// that the last child cancels.
 class WaitGroup {
  public:
   explicit WaitGroup(const asio::any_io_executor& ex) : timer_(ex) {
@@ -124,8 +124,8 @@ struct HostWork {
 
 // DiscoveryStats, updated from several threads.
 struct Counters {
-  std::atomic<uint64_t> addresses{0}, tcp_probes{0}, udp_probes{0}, open_ports{0},
-      snmp_agents{0}, neighbours{0}, neighbour_targets{0}, neighbours_out_of_scope{0};
+  std::atomic<uint64_t> addresses{0}, tcp_probes{0}, udp_probes{0}, open_ports{0}, snmp_agents{0},
+      neighbours{0}, neighbour_targets{0}, neighbours_out_of_scope{0};
   DiscoveryStats snapshot() const {
     DiscoveryStats s;
     s.addresses = addresses;
@@ -161,7 +161,8 @@ class Engine {
     // coroutines then never need a strand, which halves the per-probe overhead of a sweep.
     // SNMP runs on the first context only (Net-SNMP's state is not thread-safe).
     std::vector<std::unique_ptr<asio::io_context>> contexts;
-    for (unsigned i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    for (unsigned i = 0; i < threads; ++i)
+      contexts.push_back(std::make_unique<asio::io_context>(1));
     snmp_executor_.emplace(contexts[0]->get_executor());
     size_t workers = std::max<size_t>(1, o_.concurrency);
     for (size_t i = 0; i < workers; ++i) {
@@ -326,8 +327,8 @@ class Engine {
   awaitable<void> probeTcp(Address a, uint16_t port, std::vector<uint16_t>& open) {
     auto permit = co_await gate(a);
     ++stats_.tcp_probes;
-    auto r = co_await net::tcpConnectProbe(net::tcp::endpoint(a, port), o_.connect_timeout,
-                                           o_.retries);
+    auto r =
+        co_await net::tcpConnectProbe(net::tcp::endpoint(a, port), o_.connect_timeout, o_.retries);
     if (o_.trace) {
       trace("tcp " + endpointText(a, port) + " " + net::ioResultName(r.result) + " (" +
             std::to_string(r.attempts) + " attempt" + (r.attempts == 1 ? "" : "s") + ")");
@@ -358,8 +359,7 @@ class Engine {
       return std::vector<uint8_t>(text.begin(), text.end());
     };
     auto r = co_await net::udpExchange(net::udp::endpoint(a, port), std::move(build),
-                                       o_.udp_timeout, o_.retries,
-                                       fingerprint::kMaxSipHeaderBytes);
+                                       o_.udp_timeout, o_.retries, fingerprint::kMaxSipHeaderBytes);
     if (o_.trace) trace("sip-udp " + endpointText(a, port) + " " + net::ioResultName(r.result));
     if (r.result != net::IoResult::kOk) co_return;
     auto parsed = fingerprint::parseSipResponse(r.reply);
@@ -513,8 +513,8 @@ class Engine {
     socket->close();
   }
 
-  awaitable<void> identifySipTcp(net::ProbeSocket& socket, Address a, uint16_t port,
-                                 v1::Service& s, fingerprint::Evidence& ev) {
+  awaitable<void> identifySipTcp(net::ProbeSocket& socket, Address a, uint16_t port, v1::Service& s,
+                                 fingerprint::Evidence& ev) {
     fingerprint::SipOptionsRequest req;
     req.transport = "TCP";
     req.target_host = hostText(a);
@@ -675,8 +675,7 @@ class Engine {
                       : !n.mac.empty()     ? "mac:" + n.mac
                                            : "";
     if (key.empty()) {
-      key = n.protocol + ":" + n.chassis_id + "@" + hostText(reporter.address) + "/" +
-            n.local_port;
+      key = n.protocol + ":" + n.chassis_id + "@" + hostText(reporter.address) + "/" + n.local_port;
     }
     merge(key, std::move(asset));
   }
@@ -758,8 +757,8 @@ class Engine {
 bool likelyTlsPort(uint16_t port) {
   // IANA: https 443, ldaps 636, imaps 993, pop3s 995, smtps 465, ftps 990, sips 5061,
   // and the alternates devices use for HTTPS and management.
-  constexpr uint16_t kPorts[] = {443, 465, 636, 993, 995, 990, 5061, 8443, 4443, 9443, 10443,
-                                 5986, 6443, 8883, 3389, 587};
+  constexpr uint16_t kPorts[] = {443,  465,  636,   993,  995,  990,  5061, 8443,
+                                 4443, 9443, 10443, 5986, 6443, 8883, 3389, 587};
   return std::find(std::begin(kPorts), std::end(kPorts), port) != std::end(kPorts);
 }
 

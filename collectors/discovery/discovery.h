@@ -30,18 +30,18 @@ struct DiscoveryOptions {
   std::vector<uint16_t> https_ports = {443, 8443, 4443, 9443, 10443};
   std::vector<snmp::Credential> snmp_credentials;  // tried in order; empty: no SNMP
   uint16_t snmp_port = 161;                        // RFC 3417 §3
-  bool snmp_tables = true;         // walk ENTITY/IF/LLDP/CDP/ARP tables of agents that answer
-  bool follow_neighbours = true;   // sweep in-scope addresses the neighbour tables name
-  bool identify_services = true;   // SIP/HTTP/TLS banners on open TCP ports
+  bool snmp_tables = true;        // walk ENTITY/IF/LLDP/CDP/ARP tables of agents that answer
+  bool follow_neighbours = true;  // sweep in-scope addresses the neighbour tables name
+  bool identify_services = true;  // SIP/HTTP/TLS banners on open TCP ports
   std::chrono::milliseconds connect_timeout{1000};  // per TCP connect attempt
   std::chrono::milliseconds udp_timeout{1000};      // per UDP (SIP, SNMP) attempt
   std::chrono::milliseconds read_timeout{2000};     // per banner I/O step
   int retries = 1;                                  // extra attempts after a timeout
-  size_t concurrency = 256;  // addresses in flight
-  size_t per_host = 2;       // TCP connections at once to one address
-  size_t per_subnet = 64;    // connections at once to one /24 (IPv6: /64); 0 = unlimited
-  double rate = 0;           // new connections + UDP probes per second; 0 = unlimited
-  size_t max_table_rows = 2000;                  // per walked table
+  size_t concurrency = 256;                         // addresses in flight
+  size_t per_host = 2;                              // TCP connections at once to one address
+  size_t per_subnet = 64;        // connections at once to one /24 (IPv6: /64); 0 = unlimited
+  double rate = 0;               // new connections + UDP probes per second; 0 = unlimited
+  size_t max_table_rows = 2000;  // per walked table
   std::chrono::milliseconds walk_budget{15000};  // per agent, all its tables together
   size_t max_neighbour_targets = 65536;          // addresses added by neighbour tables
   uint64_t seed = 0;                             // permutation key; 0 = random
@@ -57,9 +57,9 @@ struct DiscoveryStats {
   uint64_t tcp_probes = 0;  // connect probes (ports × addresses)
   uint64_t udp_probes = 0;
   uint64_t open_ports = 0;
-  uint64_t snmp_agents = 0;         // agents that answered with a working credential
-  uint64_t neighbours = 0;          // rows read from LLDP/CDP/ARP tables
-  uint64_t neighbour_targets = 0;   // in-scope addresses added to the sweep
+  uint64_t snmp_agents = 0;              // agents that answered with a working credential
+  uint64_t neighbours = 0;               // rows read from LLDP/CDP/ARP tables
+  uint64_t neighbour_targets = 0;        // in-scope addresses added to the sweep
   uint64_t neighbours_out_of_scope = 0;  // addresses named but never contacted
   double seconds = 0;
 };

@@ -36,8 +36,8 @@ std::string decodeTitle(std::string_view raw) {
     if (c == '&') {
       // The few entities titles use (HTML Living Standard named character references).
       static constexpr std::pair<std::string_view, char> kEntities[] = {
-          {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''},
-          {"&apos;", '\''}, {"&nbsp;", ' '}};
+          {"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},  {"&quot;", '"'},
+          {"&#39;", '\''}, {"&apos;", '\''}, {"&nbsp;", ' '}};
       bool matched = false;
       for (const auto& [name, ch] : kEntities) {
         if (raw.substr(i, name.size()) == name) {
@@ -73,7 +73,8 @@ bool httpTitleSettled(std::span<const uint8_t> data) {
   auto text = view(data);
   if (data.size() >= kMaxHttpBytes) return true;
   auto open = findIgnoreCase(text, "<title");
-  if (open == std::string_view::npos) return findIgnoreCase(text, "<body") != std::string_view::npos;
+  if (open == std::string_view::npos)
+    return findIgnoreCase(text, "<body") != std::string_view::npos;
   return findIgnoreCase(text, "</title", open) != std::string_view::npos;
 }
 
@@ -108,7 +109,8 @@ std::optional<HttpBanner> parseHttpResponse(std::span<const uint8_t> data, bool 
   int lines = 0;
   while (pos < headers.size() && lines++ < 200) {
     auto next = headers.find('\n', pos);
-    auto line = trim(headers.substr(pos, next == std::string_view::npos ? headers.npos : next - pos));
+    auto line =
+        trim(headers.substr(pos, next == std::string_view::npos ? headers.npos : next - pos));
     pos = next == std::string_view::npos ? headers.size() : next + 1;
     auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;

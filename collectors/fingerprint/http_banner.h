@@ -16,10 +16,10 @@ namespace tlsaudit::collectors::fingerprint {
 std::string buildHttpGet(std::string_view host);
 
 struct HttpBanner {
-  int status = 0;            // 0 when the data is not an HTTP response
-  std::string status_line;   // sanitised
-  std::string server;        // Server header, sanitised, at most 256 characters
-  std::string title;         // <title> text, entities decoded, whitespace collapsed
+  int status = 0;                      // 0 when the data is not an HTTP response
+  std::string status_line;             // sanitised
+  std::string server;                  // Server header, sanitised, at most 256 characters
+  std::string title;                   // <title> text, entities decoded, whitespace collapsed
   std::string www_authenticate_realm;  // realm="..." of WWW-Authenticate (devices name themselves)
 };
 

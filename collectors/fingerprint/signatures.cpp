@@ -14,16 +14,21 @@ namespace v1 = tlsaudit::v1;
 namespace {
 
 constexpr std::pair<std::string_view, EvidenceSource> kSources[] = {
-    {"sysObjectID", EvidenceSource::kSysObjectId}, {"sysDescr", EvidenceSource::kSysDescr},
-    {"sip", EvidenceSource::kSip},                 {"httpServer", EvidenceSource::kHttpServer},
-    {"httpTitle", EvidenceSource::kHttpTitle},     {"certSubject", EvidenceSource::kCertSubject},
+    {"sysObjectID", EvidenceSource::kSysObjectId},
+    {"sysDescr", EvidenceSource::kSysDescr},
+    {"sip", EvidenceSource::kSip},
+    {"httpServer", EvidenceSource::kHttpServer},
+    {"httpTitle", EvidenceSource::kHttpTitle},
+    {"certSubject", EvidenceSource::kCertSubject},
 };
 
 constexpr std::pair<std::string_view, v1::DeviceClass> kClasses[] = {
-    {"phone", v1::PHONE},   {"gateway", v1::GATEWAY},     {"pbx", v1::PBX},
-    {"switch", v1::SWITCH}, {"router", v1::ROUTER},       {"server", v1::SERVER},
-    {"printer", v1::PRINTER}, {"access_point", v1::ACCESS_POINT}, {"camera", v1::CAMERA},
-    {"firewall", v1::FIREWALL}, {"other", v1::OTHER},
+    {"phone", v1::PHONE},     {"gateway", v1::GATEWAY},
+    {"pbx", v1::PBX},         {"switch", v1::SWITCH},
+    {"router", v1::ROUTER},   {"server", v1::SERVER},
+    {"printer", v1::PRINTER}, {"access_point", v1::ACCESS_POINT},
+    {"camera", v1::CAMERA},   {"firewall", v1::FIREWALL},
+    {"other", v1::OTHER},
 };
 
 // Replaces $1..$9 with the groups of `m` (an absent group is empty).
@@ -97,8 +102,9 @@ absl::StatusOr<SignatureDb> SignatureDb::parse(std::string_view text) {
     auto source = parseEvidenceSource(str("source"));
     if (!source) {
       return absl::InvalidArgumentError(
-          where + ": \"source\" must be sysObjectID, sysDescr, sip, httpServer, httpTitle or "
-                  "certSubject");
+          where +
+          ": \"source\" must be sysObjectID, sysDescr, sip, httpServer, httpTitle or "
+          "certSubject");
     }
     s.source = *source;
     s.pattern = str("pattern");
@@ -108,8 +114,8 @@ absl::StatusOr<SignatureDb> SignatureDb::parse(std::string_view text) {
         s.regex = std::make_shared<const std::regex>(
             s.pattern, std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
       } catch (const std::regex_error& err) {
-        return absl::InvalidArgumentError(where + ": \"pattern\" is not a valid regex: " +
-                                          err.what());
+        return absl::InvalidArgumentError(where +
+                                          ": \"pattern\" is not a valid regex: " + err.what());
       }
     }
     s.vendor = str("vendor");

@@ -71,8 +71,7 @@ std::string ConnectionGate::subnetOf(const std::string& host) {
   if (ec) return host;
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();
-    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) +
-           ".0/24";
+    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + ".0/24";
   }
   auto b = a.to_v6().to_bytes();
   std::fill(b.begin() + 8, b.end(), 0);

@@ -129,8 +129,10 @@ absl::StatusOr<TargetSpec> parseTarget(std::string_view text) {
           lo_a = (lo_a << 8) | a[i];
           lo_b = (lo_b << 8) | b[i];
         }
-        if (lo_b - lo_a >= kMaxRangeSize) count = kMaxRangeSize + 1;
-        else count = lo_b - lo_a + 1;
+        if (lo_b - lo_a >= kMaxRangeSize)
+          count = kMaxRangeSize + 1;
+        else
+          count = lo_b - lo_a + 1;
       }
       if (count > kMaxRangeSize) {
         return bad("ranges are limited to " + std::to_string(kMaxRangeSize) + " addresses");

@@ -55,8 +55,8 @@ absl::Status parseProtoPass(std::string_view text, bool priv, Credential& into,
   const char* accepted = priv ? "DES, AES (AES-128), AES-192, AES-256"
                               : "MD5, SHA (SHA-1), SHA-224, SHA-256, SHA-384, SHA-512";
   if (colon == std::string_view::npos || colon == 0 || colon + 1 >= text.size()) {
-    return absl::InvalidArgumentError(where + ": expected PROTOCOL:PASSPHRASE with PROTOCOL one of " +
-                                      accepted);
+    return absl::InvalidArgumentError(
+        where + ": expected PROTOCOL:PASSPHRASE with PROTOCOL one of " + accepted);
   }
   auto proto = text.substr(0, colon);
   std::string pass(text.substr(colon + 1));
@@ -133,7 +133,8 @@ absl::StatusOr<std::vector<Credential>> parseCredentialFile(std::string_view tex
         } else if (w.rfind("name=", 0) == 0) {
           label = w.substr(5);
         } else {
-          return absl::InvalidArgumentError(where + ": unknown field (use user=, auth=, priv=, name=)");
+          return absl::InvalidArgumentError(where +
+                                            ": unknown field (use user=, auth=, priv=, name=)");
         }
       }
       if (c.user.empty()) return absl::InvalidArgumentError(where + ": v3 needs user=NAME");
@@ -209,7 +210,8 @@ absl::StatusOr<std::vector<Credential>> buildCredentials(const CredentialInputs&
   }
   if (!in.file.empty()) {
     std::ifstream f(in.file);
-    if (!f) return absl::InvalidArgumentError("cannot read SNMP credentials file '" + in.file + "'");
+    if (!f)
+      return absl::InvalidArgumentError("cannot read SNMP credentials file '" + in.file + "'");
     std::stringstream ss;
     ss << f.rdbuf();
     auto parsed = parseCredentialFile(ss.str(), in.file);

@@ -1,9 +1,8 @@
 #include "collectors/snmp/inventory.h"
 
-#include <map>
-
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "collectors/net/asio.h"
 
@@ -92,8 +91,10 @@ std::string displayString(const std::string& bytes) {
   std::string out;
   for (unsigned char c : bytes) {
     if (out.size() >= 256) break;
-    if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
-    else if (c == '\t' || c == '\n' || c == '\r') out += ' ';
+    if (c >= 0x20 && c < 0x7f)
+      out += static_cast<char>(c);
+    else if (c == '\t' || c == '\n' || c == '\r')
+      out += ' ';
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
@@ -126,15 +127,32 @@ EntityInfo decodeEntity(const std::vector<VarBind>& entity_rows) {
     }
     auto& e = rows[c.index];
     switch (c.column) {
-      case 2: e.descr = text(*c.vb); break;
-      case 5: classes[c.index] = c.vb->integer; break;
-      case 8: e.hardware_rev = text(*c.vb); break;
-      case 9: e.firmware_rev = text(*c.vb); break;
-      case 10: e.software_rev = text(*c.vb); break;
-      case 11: e.serial = text(*c.vb); break;
-      case 12: e.mfg = text(*c.vb); break;
-      case 13: e.model = text(*c.vb); break;
-      default: break;
+      case 2:
+        e.descr = text(*c.vb);
+        break;
+      case 5:
+        classes[c.index] = c.vb->integer;
+        break;
+      case 8:
+        e.hardware_rev = text(*c.vb);
+        break;
+      case 9:
+        e.firmware_rev = text(*c.vb);
+        break;
+      case 10:
+        e.software_rev = text(*c.vb);
+        break;
+      case 11:
+        e.serial = text(*c.vb);
+        break;
+      case 12:
+        e.mfg = text(*c.vb);
+        break;
+      case 13:
+        e.model = text(*c.vb);
+        break;
+      default:
+        break;
     }
   }
   // PhysicalClass chassis(3) (RFC 6933) is the box itself.
@@ -185,7 +203,7 @@ std::vector<Neighbour> decodeLldp(const std::vector<VarBind>& rem,
     n.protocol = "lldp";
     uint32_t port = key[1];
     n.local_port = !port_desc[port].empty() ? port_desc[port]
-                   : !port_id[port].empty()  ? port_id[port]
+                   : !port_id[port].empty() ? port_id[port]
                                             : std::to_string(port);
     return &n;
   };
@@ -209,19 +227,28 @@ std::vector<Neighbour> decodeLldp(const std::vector<VarBind>& rem,
           n->mac = n->chassis_id;
         } else if (it != chassis_subtype.end() && it->second == 5 && c.vb->bytes.size() >= 5) {
           // networkAddress(5): an IANA family byte then the address.
-          n->chassis_id = addressFromFamily(static_cast<uint8_t>(c.vb->bytes[0]),
-                                            c.vb->bytes.substr(1));
+          n->chassis_id =
+              addressFromFamily(static_cast<uint8_t>(c.vb->bytes[0]), c.vb->bytes.substr(1));
           addUnique(n->addresses, n->chassis_id);
         } else {
           n->chassis_id = text(*c.vb);
         }
         break;
       }
-      case 7: n->port_id = text(*c.vb); break;
-      case 8: n->port_descr = text(*c.vb); break;
-      case 9: n->sys_name = text(*c.vb); break;
-      case 10: n->sys_descr = text(*c.vb); break;
-      default: break;
+      case 7:
+        n->port_id = text(*c.vb);
+        break;
+      case 8:
+        n->port_descr = text(*c.vb);
+        break;
+      case 9:
+        n->sys_name = text(*c.vb);
+        break;
+      case 10:
+        n->sys_descr = text(*c.vb);
+        break;
+      default:
+        break;
     }
   }
   // lldpRemManAddrEntry index: timeMark, localPortNum, remIndex, addrSubtype, addr (length
@@ -246,13 +273,26 @@ std::vector<Neighbour> decodeLldp(const std::vector<VarBind>& rem,
     auto* n = row(c.index);
     if (!n) continue;
     switch (c.column) {
-      case 1: n->hardware_rev = text(*c.vb); break;
-      case 2: n->firmware_rev = text(*c.vb); break;
-      case 3: n->software_rev = text(*c.vb); break;
-      case 4: n->serial = text(*c.vb); break;
-      case 5: n->mfg = text(*c.vb); break;
-      case 6: n->model = text(*c.vb); break;
-      default: break;
+      case 1:
+        n->hardware_rev = text(*c.vb);
+        break;
+      case 2:
+        n->firmware_rev = text(*c.vb);
+        break;
+      case 3:
+        n->software_rev = text(*c.vb);
+        break;
+      case 4:
+        n->serial = text(*c.vb);
+        break;
+      case 5:
+        n->mfg = text(*c.vb);
+        break;
+      case 6:
+        n->model = text(*c.vb);
+        break;
+      default:
+        break;
     }
   }
   std::vector<Neighbour> out;
@@ -299,11 +339,20 @@ std::vector<Neighbour> decodeCdp(const std::vector<VarBind>& cache,
         if (t == 20) addUnique(n.addresses, addressFromFamily(2, c.vb->bytes));
         break;
       }
-      case 5: n.version = text(*c.vb); break;
-      case 6: n.sys_name = text(*c.vb); break;
-      case 7: n.port_id = text(*c.vb); break;
-      case 8: n.platform = text(*c.vb); break;
-      default: break;
+      case 5:
+        n.version = text(*c.vb);
+        break;
+      case 6:
+        n.sys_name = text(*c.vb);
+        break;
+      case 7:
+        n.port_id = text(*c.vb);
+        break;
+      case 8:
+        n.platform = text(*c.vb);
+        break;
+      default:
+        break;
     }
   }
   std::vector<Neighbour> out;

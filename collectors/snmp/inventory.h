@@ -62,7 +62,7 @@ struct Neighbour {
   std::vector<std::string> addresses;  // management/ARP addresses, as literals
   std::string mac;
   std::string chassis_id, port_id, port_descr, sys_name, sys_descr;
-  std::string platform, version;                                    // CDP
+  std::string platform, version;                                             // CDP
   std::string hardware_rev, firmware_rev, software_rev, serial, mfg, model;  // LLDP-MED
 };
 

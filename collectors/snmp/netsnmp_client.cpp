@@ -19,9 +19,9 @@
 
 // Net-SNMP's headers define many macros; keep them after everything else.
 extern "C" {
+#include <net-snmp/library/large_fd_set.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
-#include <net-snmp/library/large_fd_set.h>
 }
 
 namespace tlsaudit::collectors::snmp {
@@ -46,8 +46,7 @@ void initNetSnmpOnce() {
       ::setenv("SNMPCONFPATH", dir.c_str(), 1);
       ::setenv("MIBDIRS", dir.c_str(), 1);
       netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_PERSISTENT_DIR, dir.c_str());
-      netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_CONFIGURATION_DIR,
-                            dir.c_str());
+      netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_CONFIGURATION_DIR, dir.c_str());
       std::atexit([] {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
@@ -90,11 +89,11 @@ VarBind convert(const netsnmp_variable_list* vp) {
     case ASN_COUNTER:
     case ASN_GAUGE:
     case ASN_TIMETICKS:
-      vb.type = vp->type == ASN_COUNTER  ? ValueType::kCounter32
+      vb.type = vp->type == ASN_COUNTER ? ValueType::kCounter32
                 : vp->type == ASN_GAUGE ? ValueType::kGauge32
                                         : ValueType::kTimeTicks;
-      vb.integer = vp->val.integer ? static_cast<int64_t>(static_cast<uint32_t>(*vp->val.integer))
-                                   : 0;
+      vb.integer =
+          vp->val.integer ? static_cast<int64_t>(static_cast<uint32_t>(*vp->val.integer)) : 0;
       break;
     case ASN_COUNTER64:
       vb.type = ValueType::kCounter64;
@@ -106,7 +105,7 @@ VarBind convert(const netsnmp_variable_list* vp) {
     case ASN_OCTET_STR:
     case ASN_IPADDRESS:
     case ASN_OPAQUE:
-      vb.type = vp->type == ASN_OCTET_STR    ? ValueType::kOctetString
+      vb.type = vp->type == ASN_OCTET_STR   ? ValueType::kOctetString
                 : vp->type == ASN_IPADDRESS ? ValueType::kIpAddress
                                             : ValueType::kOpaque;
       if (vp->val.string) {
@@ -171,8 +170,7 @@ std::string peerName(const asio::ip::udp::endpoint& ep) {
 
 std::string describe(const asio::ip::udp::endpoint& ep) {
   auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
-         std::to_string(ep.port());
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
 struct ProtoOid {
@@ -236,8 +234,7 @@ absl::Status reportStatus(int report, const std::string& where, const Credential
                                          "' (usmStatsDecryptionErrors): wrong priv passphrase "
                                          "or protocol");
     case SNMPERR_NOT_IN_TIME_WINDOW:
-      return absl::UnavailableError("SNMPv3 agent at " + where +
-                                    " kept answering notInTimeWindow");
+      return absl::UnavailableError("SNMPv3 agent at " + where + " kept answering notInTimeWindow");
     default:
       return absl::UnavailableError("SNMP report " + std::to_string(report) + " from " + where);
   }
@@ -368,14 +365,14 @@ class NetSnmpSession : public SnmpSession {
       co_return absl::UnavailableError("cannot send to SNMP agent " + where_);
     }
     // Our own bound on top of Net-SNMP's: every attempt plus a grace period.
-    auto hard_deadline = std::chrono::steady_clock::now() +
-                         agent_.timeout * (agent_.retries + 1) + std::chrono::milliseconds(500);
+    auto hard_deadline = std::chrono::steady_clock::now() + agent_.timeout * (agent_.retries + 1) +
+                         std::chrono::milliseconds(500);
     int fd = descriptor_.native_handle();
     while (!pending_->done) {
       auto now = std::chrono::steady_clock::now();
       if (now >= hard_deadline) break;
-      std::chrono::microseconds wait = std::chrono::duration_cast<std::chrono::microseconds>(
-          hard_deadline - now);
+      std::chrono::microseconds wait =
+          std::chrono::duration_cast<std::chrono::microseconds>(hard_deadline - now);
       {
         int numfds = 0, block = 0;
         struct timeval tv = {0, 0};
@@ -430,11 +427,12 @@ class NetSnmpSession : public SnmpSession {
           credential_.user + "': wrong priv passphrase or protocol?");
     }
     if (result.operation == NETSNMP_CALLBACK_OP_TIMED_OUT) {
-      co_return absl::DeadlineExceededError(
-          "no SNMP answer from " + where_ + " within " + std::to_string(agent_.timeout.count()) +
-          " ms x " + std::to_string(agent_.retries + 1) + " attempts" +
-          (credential_.version == SnmpVersion::kV3 ? std::string()
-                                                   : std::string(" (wrong community or no agent)")));
+      co_return absl::DeadlineExceededError("no SNMP answer from " + where_ + " within " +
+                                            std::to_string(agent_.timeout.count()) + " ms x " +
+                                            std::to_string(agent_.retries + 1) + " attempts" +
+                                            (credential_.version == SnmpVersion::kV3
+                                                 ? std::string()
+                                                 : std::string(" (wrong community or no agent)")));
     }
     if (result.operation != NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE) {
       co_return absl::UnavailableError("SNMP exchange with " + where_ + " failed (" +
@@ -464,8 +462,8 @@ class NetSnmpSession : public SnmpSession {
     close();
     if (engine_id.empty()) {
       if (!r.ok()) {
-        co_return absl::Status(r.status().code(), std::string(r.status().message()) +
-                                                      " (SNMPv3 engine ID discovery)");
+        co_return absl::Status(r.status().code(),
+                               std::string(r.status().message()) + " (SNMPv3 engine ID discovery)");
       }
       co_return absl::UnavailableError("SNMPv3 agent " + where_ + " did not reveal its engine ID");
     }
@@ -566,7 +564,7 @@ class NetSnmpClient : public SnmpClient {
   NetSnmpClient() { initNetSnmpOnce(); }
 
   awaitable<absl::StatusOr<std::unique_ptr<SnmpSession>>> open(AgentAddress agent,
-                                                                Credential credential) override {
+                                                               Credential credential) override {
     if (credential.version == SnmpVersion::kV3) {
       if (credential.user.empty()) co_return absl::InvalidArgumentError("SNMPv3 user is empty");
       if (credential.auth == AuthProtocol::kNone && credential.priv != PrivProtocol::kNone) {

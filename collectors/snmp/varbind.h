@@ -32,9 +32,9 @@ enum class ValueType {
 struct VarBind {
   Oid oid;
   ValueType type = ValueType::kNull;
-  std::string bytes;     // octet strings, IpAddress (4 bytes), Opaque
-  int64_t integer = 0;   // INTEGER, counters, gauges, TimeTicks
-  Oid object_id;         // OBJECT IDENTIFIER values
+  std::string bytes;    // octet strings, IpAddress (4 bytes), Opaque
+  int64_t integer = 0;  // INTEGER, counters, gauges, TimeTicks
+  Oid object_id;        // OBJECT IDENTIFIER values
 };
 
 // "1.3.6.1.2.1.1.1.0" → Oid; nullopt when malformed.

@@ -109,8 +109,8 @@ int runDiscover(const DiscoverArgs& a) {
   if (!result.ok()) return fail(std::string(result.status().message()));
   for (const auto& w : result->warnings) std::cerr << "tlsaudit discover: warning: " << w << "\n";
   if (a.format == "json") {
-    std::cout << "{\n\"toolVersion\": \"" << TLSAUDIT_VERSION << "\",\n\"startedAt\": \""
-              << started << "\",\n\"assets\": [";
+    std::cout << "{\n\"toolVersion\": \"" << TLSAUDIT_VERSION << "\",\n\"startedAt\": \"" << started
+              << "\",\n\"assets\": [";
     bool first = true;
     for (const auto& asset : result->assets) {
       std::cout << (first ? "\n" : ",\n") << assetToJson(asset, true);
@@ -122,11 +122,11 @@ int runDiscover(const DiscoverArgs& a) {
   }
   if (a.stats) {
     const auto& s = result->stats;
-    std::cerr << "addresses " << s.addresses << ", tcp probes " << s.tcp_probes
-              << ", udp probes " << s.udp_probes << ", open ports " << s.open_ports
-              << ", snmp agents " << s.snmp_agents << ", neighbour rows " << s.neighbours
-              << ", neighbour targets " << s.neighbour_targets << ", out of scope "
-              << s.neighbours_out_of_scope << ", seconds " << s.seconds << ", tcp probes/s "
+    std::cerr << "addresses " << s.addresses << ", tcp probes " << s.tcp_probes << ", udp probes "
+              << s.udp_probes << ", open ports " << s.open_ports << ", snmp agents "
+              << s.snmp_agents << ", neighbour rows " << s.neighbours << ", neighbour targets "
+              << s.neighbour_targets << ", out of scope " << s.neighbours_out_of_scope
+              << ", seconds " << s.seconds << ", tcp probes/s "
               << (s.seconds > 0 ? static_cast<double>(s.tcp_probes) / s.seconds : 0)
               << ", agents/s "
               << (s.seconds > 0 ? static_cast<double>(s.snmp_agents) / s.seconds : 0) << "\n";

@@ -61,9 +61,9 @@ absl::StatusOr<std::vector<net::TargetSpec>> toAddresses(const std::vector<net::
     }
     auto results = resolver.resolve(t.host, "", ec);
     if (ec || results.empty()) {
-      return absl::InvalidArgumentError(std::string(what) + " '" + t.original +
-                                        "': cannot resolve: " +
-                                        (ec ? ec.message() : std::string("no address")));
+      return absl::InvalidArgumentError(
+          std::string(what) + " '" + t.original +
+          "': cannot resolve: " + (ec ? ec.message() : std::string("no address")));
     }
     size_t n = 0;
     for (const auto& r : results) {
@@ -101,9 +101,8 @@ absl::StatusOr<DiscoveryPlan> planDiscovery(const std::vector<net::TargetSpec>& 
   if (!target_space.ok()) return target_space.status();
   auto scope_space = net::AddressSpace::build(scope_in, *excl);
   if (!scope_space.ok()) return scope_space.status();
-  auto creds = collectors::snmp::buildCredentials(args.snmp, [](const char* v) {
-    return std::getenv(v);
-  });
+  auto creds =
+      collectors::snmp::buildCredentials(args.snmp, [](const char* v) { return std::getenv(v); });
   if (!creds.ok()) return creds.status();
   return DiscoveryPlan{*std::move(target_space), *std::move(scope_space), *std::move(creds)};
 }

@@ -5,8 +5,8 @@
 
 #include <chrono>
 #include <iostream>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -63,8 +63,7 @@ absl::Status discoverFirst(const ScanArgs& a, ScanSettings& s,
   // fragile device sees.
   o.identify_services = false;
   o.connect_timeout = std::min(s.probe.timeout, std::chrono::milliseconds(2000));
-  o.udp_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(a.discovery.udp_timeout * 1000));
+  o.udp_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.discovery.udp_timeout * 1000));
   o.retries = a.discovery.retries;
   o.concurrency = std::max<size_t>(a.concurrency, 64);
   o.per_host = a.per_host;

@@ -53,19 +53,20 @@ std::string assetSummary(const v1::Asset& a) {
 }
 
 void writeAssetTable(std::ostream& out, const std::vector<v1::Asset>& assets) {
-  const std::vector<std::string> header = {"ADDRESS", "MAC",   "VENDOR",   "MODEL",   "FIRMWARE",
-                                           "CLASS",   "NAME",  "ATTACHED", "SERVICES", "FOUND BY"};
+  const std::vector<std::string> header = {"ADDRESS", "MAC",  "VENDOR",   "MODEL",    "FIRMWARE",
+                                           "CLASS",   "NAME", "ATTACHED", "SERVICES", "FOUND BY"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : assets) {
-    rows.push_back({a.addresses_size() ? join(a.addresses()) : "-", a.mac(), a.vendor(),
-                    a.model(), a.firmware(), deviceClassName(a.device_class()),
-                    !a.hostname().empty() ? a.hostname() : a.sys_name(), attachment(a),
-                    services(a), join(a.discovered_by())});
+    rows.push_back({a.addresses_size() ? join(a.addresses()) : "-", a.mac(), a.vendor(), a.model(),
+                    a.firmware(), deviceClassName(a.device_class()),
+                    !a.hostname().empty() ? a.hostname() : a.sys_name(), attachment(a), services(a),
+                    join(a.discovered_by())});
   }
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], std::min<size_t>(r[i].size(), 48));
+    for (size_t i = 0; i < r.size(); ++i)
+      width[i] = std::max(width[i], std::min<size_t>(r[i].size(), 48));
   }
   auto line = [&](const std::vector<std::string>& r) {
     std::string text;

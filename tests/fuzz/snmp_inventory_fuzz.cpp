@@ -15,12 +15,18 @@ namespace {
 namespace snmp = tlsaudit::collectors::snmp;
 
 const snmp::Oid* const kRoots[] = {
-    &snmp::oids::kSysDescr,          &snmp::oids::kEntPhysicalEntry,
-    &snmp::oids::kIfPhysAddress,     &snmp::oids::kIfName,
-    &snmp::oids::kIfDescr,           &snmp::oids::kLldpLocPortEntry,
-    &snmp::oids::kLldpRemEntry,      &snmp::oids::kLldpRemManAddrEntry,
-    &snmp::oids::kLldpXMedRemInventoryEntry, &snmp::oids::kCdpCacheEntry,
-    &snmp::oids::kIpNetToPhysicalPhysAddress, &snmp::oids::kIpNetToMediaPhysAddress,
+    &snmp::oids::kSysDescr,
+    &snmp::oids::kEntPhysicalEntry,
+    &snmp::oids::kIfPhysAddress,
+    &snmp::oids::kIfName,
+    &snmp::oids::kIfDescr,
+    &snmp::oids::kLldpLocPortEntry,
+    &snmp::oids::kLldpRemEntry,
+    &snmp::oids::kLldpRemManAddrEntry,
+    &snmp::oids::kLldpXMedRemInventoryEntry,
+    &snmp::oids::kCdpCacheEntry,
+    &snmp::oids::kIpNetToPhysicalPhysAddress,
+    &snmp::oids::kIpNetToMediaPhysAddress,
 };
 constexpr size_t kRootCount = sizeof(kRoots) / sizeof(kRoots[0]);
 

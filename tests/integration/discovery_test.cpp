@@ -43,9 +43,7 @@ uint16_t freeUdpPort(const std::string& host) {
   return port;
 }
 
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // One table row for snmp_table_agent.py.
 struct Row {
@@ -60,8 +58,8 @@ class Snmpd {
   Snmpd(const std::string& host, const std::string& conf_body, const std::vector<Row>& rows,
         uint16_t port = 0) {
     static int counter = 0;
-    std::string dir = scratchDir() + "/snmpd-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(++counter);
+    std::string dir =
+        scratchDir() + "/snmpd-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
     ::mkdir(dir.c_str(), 0700);
     Json data = Json::array();
     for (const auto& r : rows) data.push_back(Json::array({r.oid, r.type, r.value}));
@@ -100,8 +98,8 @@ class Snmpd {
 class Responder {
  public:
   Responder(const std::string& host, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"python3", servers() + "discovery_responder.py", "--host",
-                                     host, "--max-seconds", "120"};
+    std::vector<std::string> argv = {
+        "python3", servers() + "discovery_responder.py", "--host", host, "--max-seconds", "120"};
     argv.insert(argv.end(), args.begin(), args.end());
     process_ = std::make_unique<Process>("responder " + host, argv);
     ready_ = process_->waitFor(std::regex("^(READY)"), milliseconds(10000)).has_value();
@@ -168,9 +166,15 @@ Json parseOut(const CommandResult& r) {
 std::string systemConf(const std::string& descr, const std::string& object_id,
                        const std::string& name) {
   return "rocommunity public default\n"
-         "sysDescr " + descr + "\n"
-         "sysObjectID " + object_id + "\n"
-         "sysName " + name + "\n"
+         "sysDescr " +
+         descr +
+         "\n"
+         "sysObjectID " +
+         object_id +
+         "\n"
+         "sysName " +
+         name +
+         "\n"
          "sysLocation lab rack 4\n"
          "sysContact ops@example.invalid\n";
 }
@@ -233,20 +237,26 @@ TEST(DiscoveryTest, SnmpInventoryNeighboursAndScope) {
                          ".1.3.6.1.4.1.9.1.1208", "sw-lab-1"),
               rows);
   ASSERT_TRUE(snmpd.ok());
-  Responder rogue("127.0.9.9",
-                  {"--tcp", std::to_string(tcp_port), "--udp", std::to_string(sip_port),
-                   "--udp", std::to_string(snmpd.port())});
+  Responder rogue("127.0.9.9", {"--tcp", std::to_string(tcp_port), "--udp",
+                                std::to_string(sip_port), "--udp", std::to_string(snmpd.port())});
   ASSERT_TRUE(rogue.ok()) << rogue.log();
-  Responder rogue_arp("127.0.9.10",
-                      {"--tcp", std::to_string(tcp_port), "--udp", std::to_string(sip_port),
-                       "--udp", std::to_string(snmpd.port())});
+  Responder rogue_arp(
+      "127.0.9.10", {"--tcp", std::to_string(tcp_port), "--udp", std::to_string(sip_port), "--udp",
+                     std::to_string(snmpd.port())});
   ASSERT_TRUE(rogue_arp.ok()) << rogue_arp.log();
 
-  auto r = runTlsaudit({"discover", "127.0.5.1", "--scope", "127.0.5.0/24", "--ports",
-                        std::to_string(tcp_port), "--sip-port", std::to_string(sip_port),
-                        "--snmp-port", std::to_string(snmpd.port()), "--snmp-community", "wrong",
-                        "--snmp-community", "public", "--timeout", "0.5", "--udp-timeout", "0.5",
-                        "--retries", "0", "--format", "json", "--trace"},
+  auto r = runTlsaudit({"discover",         "127.0.5.1",
+                        "--scope",          "127.0.5.0/24",
+                        "--ports",          std::to_string(tcp_port),
+                        "--sip-port",       std::to_string(sip_port),
+                        "--snmp-port",      std::to_string(snmpd.port()),
+                        "--snmp-community", "wrong",
+                        "--snmp-community", "public",
+                        "--timeout",        "0.5",
+                        "--udp-timeout",    "0.5",
+                        "--retries",        "0",
+                        "--format",         "json",
+                        "--trace"},
                        milliseconds(60000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto doc = parseOut(r);
@@ -320,13 +330,12 @@ TEST(DiscoveryTest, NeighboursOutsideTargetsAreNotProbedByDefault) {
       {".1.0.8802.1.1.2.1.4.1.1.9.0.3.1", "string", "phone"},
       {".1.0.8802.1.1.2.1.4.2.1.3.0.3.1.1.4.127.0.5.27", "integer", 2},
   };
-  Snmpd snmpd("127.0.5.21", systemConf("Linux sw 6.1.0", ".1.3.6.1.4.1.8072.3.2.10", "sw2"),
-              rows);
+  Snmpd snmpd("127.0.5.21", systemConf("Linux sw 6.1.0", ".1.3.6.1.4.1.8072.3.2.10", "sw2"), rows);
   ASSERT_TRUE(snmpd.ok());
   auto r = runTlsaudit({"discover", "127.0.5.21", "--ports", "none", "--sip-port",
                         std::to_string(phone.port("sip-udp")), "--snmp-port",
-                        std::to_string(snmpd.port()), "--snmp-community", "public",
-                        "--udp-timeout", "0.5", "--retries", "0", "--format", "json", "--trace"},
+                        std::to_string(snmpd.port()), "--snmp-community", "public", "--udp-timeout",
+                        "0.5", "--retries", "0", "--format", "json", "--trace"},
                        milliseconds(30000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto doc = parseOut(r);
@@ -361,11 +370,20 @@ TEST(DiscoveryTest, SnmpV3UsmLevelsAndProtocols) {
       {{"--snmp-v3-user", "noauthuser"}, "v3:noauthuser"},
   };
   for (const auto& c : cases) {
-    std::vector<std::string> args = {"discover",      "127.0.6.1",   "--ports",
-                                     "none",          "--no-sip-udp", "--snmp-port",
-                                     std::to_string(snmpd.port()), "--udp-timeout", "1",
-                                     "--retries",     "1",           "--format",
-                                     "json",          "--no-snmp-tables"};
+    std::vector<std::string> args = {"discover",
+                                     "127.0.6.1",
+                                     "--ports",
+                                     "none",
+                                     "--no-sip-udp",
+                                     "--snmp-port",
+                                     std::to_string(snmpd.port()),
+                                     "--udp-timeout",
+                                     "1",
+                                     "--retries",
+                                     "1",
+                                     "--format",
+                                     "json",
+                                     "--no-snmp-tables"};
     args.insert(args.end(), c.args.begin(), c.args.end());
     auto r = runTlsaudit(args, milliseconds(30000));
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -393,11 +411,11 @@ TEST(DiscoveryTest, WrongV3PasswordIsAClearErrorWithoutHanging) {
               {});
   ASSERT_TRUE(snmpd.ok());
   auto run = [&](const std::string& auth, const std::string& priv) {
-    return runTlsaudit({"discover", "127.0.6.11", "--ports", "none", "--no-sip-udp",
-                        "--snmp-port", std::to_string(snmpd.port()), "--udp-timeout", "0.5",
-                        "--retries", "1", "--snmp-v3-user", "shauser", "--snmp-v3-auth", auth,
-                        "--snmp-v3-priv", priv},
-                       milliseconds(30000));
+    return runTlsaudit(
+        {"discover", "127.0.6.11", "--ports", "none", "--no-sip-udp", "--snmp-port",
+         std::to_string(snmpd.port()), "--udp-timeout", "0.5", "--retries", "1", "--snmp-v3-user",
+         "shauser", "--snmp-v3-auth", auth, "--snmp-v3-priv", priv},
+        milliseconds(30000));
   };
   auto r = run("SHA:wrongpassword", "AES:aespassword1");
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -423,9 +441,9 @@ TEST(DiscoveryTest, WrongV3PasswordIsAClearErrorWithoutHanging) {
 TEST(DiscoveryTest, WrongCommunityAndSilentAgentTimeOutWithinBounds) {
   Snmpd snmpd("127.0.6.21", systemConf("test", ".1.3.6.1.4.1.8072.3.2.10", "agent"), {});
   ASSERT_TRUE(snmpd.ok());
-  auto r = runTlsaudit({"discover", "127.0.6.21", "--ports", "none", "--no-sip-udp",
-                        "--snmp-port", std::to_string(snmpd.port()), "--snmp-community",
-                        "nottheone", "--udp-timeout", "0.4", "--retries", "1", "--trace"},
+  auto r = runTlsaudit({"discover", "127.0.6.21", "--ports", "none", "--no-sip-udp", "--snmp-port",
+                        std::to_string(snmpd.port()), "--snmp-community", "nottheone",
+                        "--udp-timeout", "0.4", "--retries", "1", "--trace"},
                        milliseconds(30000));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("0 assets"));
@@ -438,9 +456,8 @@ TEST(DiscoveryTest, WrongCommunityAndSilentAgentTimeOutWithinBounds) {
   Responder silent("127.0.6.22", {"--udp", "0"});
   ASSERT_TRUE(silent.ok());
   auto port = std::to_string(silent.port("udp"));
-  r = runTlsaudit({"discover", "127.0.6.22", "--ports", "none", "--sip-port", port,
-                   "--snmp-port", port, "--snmp-community", "public", "--udp-timeout", "0.5",
-                   "--retries", "1"},
+  r = runTlsaudit({"discover", "127.0.6.22", "--ports", "none", "--sip-port", port, "--snmp-port",
+                   port, "--snmp-community", "public", "--udp-timeout", "0.5", "--retries", "1"},
                   milliseconds(30000));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("0 assets"));
@@ -454,17 +471,16 @@ TEST(DiscoveryTest, SipOverUdpAndTcpHttpAndClosedPorts) {
   ASSERT_TRUE(dev.ok());
   uint16_t sip = dev.port("sip-udp");
   // SIP over TCP on the same port number, and an HTTP server.
-  Responder tcp("127.0.7.2", {"--sip-tcp", std::to_string(sip), "--user-agent",
-                              "snomD785/10.1.73.16", "--http", "0", "--http-server",
-                              "snom embedded", "--http-title", "snom D785 Phone"});
+  Responder tcp("127.0.7.2",
+                {"--sip-tcp", std::to_string(sip), "--user-agent", "snomD785/10.1.73.16", "--http",
+                 "0", "--http-server", "snom embedded", "--http-title", "snom D785 Phone"});
   ASSERT_TRUE(tcp.ok()) << tcp.log();
   uint16_t http = tcp.port("http");
   ClosedPort closed;
   // A PBX answering SIP over TCP only (Server header).
-  Responder pbx("127.0.7.3", {"--sip-tcp", std::to_string(sip), "--server",
-                              "Asterisk PBX 18.9.0", "--http", std::to_string(http),
-                              "--http-server", "Apache/2.4.57 (Debian)", "--http-title",
-                              "FreePBX Administration"});
+  Responder pbx("127.0.7.3", {"--sip-tcp", std::to_string(sip), "--server", "Asterisk PBX 18.9.0",
+                              "--http", std::to_string(http), "--http-server",
+                              "Apache/2.4.57 (Debian)", "--http-title", "FreePBX Administration"});
   ASSERT_TRUE(pbx.ok()) << pbx.log();
   auto r = runTlsaudit(
       {"discover", "127.0.7.2-3", "--ports",
@@ -545,8 +561,9 @@ TEST(DiscoveryTest, RangesExclusionsAndBadInput) {
   r = runTlsaudit({"discover", "127.0.7.1:443"}, milliseconds(10000));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--ports"));
-  r = runTlsaudit({"discover", "127.0.7.1", "--snmp-v3-user", "u", "--snmp-v3-auth", "RC4:12345678"},
-                  milliseconds(10000));
+  r = runTlsaudit(
+      {"discover", "127.0.7.1", "--snmp-v3-user", "u", "--snmp-v3-auth", "RC4:12345678"},
+      milliseconds(10000));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("unknown authentication protocol 'RC4'"));
 }
@@ -555,9 +572,9 @@ TEST(DiscoveryTest, Ipv6AndRateLimit) {
   Responder v6("::1", {"--tcp", "0"});
   ASSERT_TRUE(v6.ok()) << v6.log();
   auto port = std::to_string(v6.port("tcp"));
-  auto r = runTlsaudit({"discover", "::1", "--ports", port, "--no-sip-udp", "--no-identify",
-                        "--format", "json"},
-                       milliseconds(30000));
+  auto r = runTlsaudit(
+      {"discover", "::1", "--ports", port, "--no-sip-udp", "--no-identify", "--format", "json"},
+      milliseconds(30000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto doc = parseOut(r);
   const Json* a = findAsset(doc, "::1");
@@ -579,9 +596,8 @@ TEST(DiscoveryTest, Ipv6AndRateLimit) {
 // `tlsaudit scan` over a block: discovery finds the one TLS server, the TLS engine probes only
 // it, and its report is attached to the asset.
 TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
-  auto server = startOpensslServer({"-cert", "rsa-leaf.crt", "-key", "rsa-leaf.key",
-                                    "-tls1_2"},
-                                   "127.0.8.3");
+  auto server =
+      startOpensslServer({"-cert", "rsa-leaf.crt", "-key", "rsa-leaf.key", "-tls1_2"}, "127.0.8.3");
   ASSERT_TRUE(server && server->ok());
   auto port = std::to_string(server->port());
   auto r = runTlsaudit({"scan", "127.0.8.0/29", "--ports", port, "--format", "json",

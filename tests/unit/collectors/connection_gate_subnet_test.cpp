@@ -26,8 +26,10 @@ TEST(ConnectionGateSubnetTest, AtMostNPerSubnetAtOnce) {
     asio::steady_timer t(co_await asio::this_coro::executor);
     t.expires_after(std::chrono::milliseconds(20));
     co_await t.async_wait(use_awaitable);
-    if (counted) --in_10_1_2;
-    else ++other_done;
+    if (counted)
+      --in_10_1_2;
+    else
+      ++other_done;
     ++done;
   };
   for (int i = 1; i <= 6; ++i) {

@@ -45,12 +45,10 @@ TEST(SignaturesTest, SipAgentsOfCommonDevices) {
       {"FPBX-16.0.33(18.13.0)", "Sangoma", "FreePBX", "16.0.33", v1::PBX},
       {"3CXPhoneSystem 18.0.3.450 (450)", "3CX", "3CX Phone System", "18.0.3.450", v1::PBX},
       {"Cisco-CUCM12.5", "Cisco", "Unified Communications Manager", "12.5", v1::PBX},
-      {"Avaya CM/R018x.01.0.890.0", "Avaya", "Communication Manager", "R018x.01.0.890.0",
-       v1::PBX},
+      {"Avaya CM/R018x.01.0.890.0", "Avaya", "Communication Manager", "R018x.01.0.890.0", v1::PBX},
       {"Audiocodes-Sip-Gateway-Mediant 800/v.7.20A.258.459", "AudioCodes", "Mediant 800",
        "7.20A.258.459", v1::GATEWAY},
-      {"Cisco-SIPGateway/IOS-15.7.3.M4b", "Cisco", "IOS voice gateway", "15.7.3.M4b",
-       v1::GATEWAY},
+      {"Cisco-SIPGateway/IOS-15.7.3.M4b", "Cisco", "IOS voice gateway", "15.7.3.M4b", v1::GATEWAY},
       {"FreeSWITCH-mod_sofia/1.10.7-release~64bit", "SignalWire", "FreeSWITCH",
        "1.10.7-release~64bit", v1::PBX},
   };
@@ -97,7 +95,8 @@ TEST(SignaturesTest, SnmpHttpAndCertificateEvidence) {
   id = db.matchOne(EvidenceSource::kHttpTitle, "Cisco Unified Communications Manager");
   ASSERT_TRUE(id);
   EXPECT_EQ(id->device_class, v1::PBX);
-  id = db.matchOne(EvidenceSource::kCertSubject, "CN=SEP001122AABBCC,OU=EVVBU,O=Cisco Systems Inc.");
+  id =
+      db.matchOne(EvidenceSource::kCertSubject, "CN=SEP001122AABBCC,OU=EVVBU,O=Cisco Systems Inc.");
   ASSERT_TRUE(id);
   EXPECT_EQ(id->vendor, "Cisco");
   EXPECT_EQ(id->device_class, v1::PHONE);

@@ -50,10 +50,9 @@ TEST(InventoryTest, SystemAndChassisEntity) {
   EXPECT_EQ(sys.object_id, "1.3.6.1.4.1.9.1.1208");
   EXPECT_EQ(sys.name, "sw1");
   const std::string e = "1.3.6.1.2.1.47.1.1.1.1.";
-  auto ent = decodeEntity({str(e + "13.1001", "PSU-1"), num(e + "5.1001", 6),
-                           num(e + "5.1", 3), str(e + "13.1", "WS-C2960X"),
-                           str(e + "11.1", "FOC1"), str(e + "12.1", "Cisco"),
-                           str(e + "10.1", "15.2")});
+  auto ent = decodeEntity({str(e + "13.1001", "PSU-1"), num(e + "5.1001", 6), num(e + "5.1", 3),
+                           str(e + "13.1", "WS-C2960X"), str(e + "11.1", "FOC1"),
+                           str(e + "12.1", "Cisco"), str(e + "10.1", "15.2")});
   EXPECT_EQ(ent.model, "WS-C2960X");  // the chassis, not the power supply listed first
   EXPECT_EQ(ent.serial, "FOC1");
   EXPECT_EQ(ent.software_rev, "15.2");
@@ -107,11 +106,12 @@ TEST(InventoryTest, CdpAndArp) {
   EXPECT_EQ(cdp[0].addresses[0], "127.0.5.8");
   EXPECT_EQ(cdp[0].platform, "Cisco IP Phone 8845");
   EXPECT_TRUE(cdp[1].addresses.empty());
-  auto arp = decodeArp({str("1.3.6.1.2.1.4.35.1.4.3.1.4.10.0.0.9", std::string("\0\x11\x22\x33\x44\x55", 6)),
-                        str("1.3.6.1.2.1.4.35.1.4.3.1.4.10.0.0", "x")},
-                       {str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.9", "dup"),
-                        str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.7", std::string("\0\x11\x22\x33\x44\x77", 6)),
-                        str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.300", "bad")});
+  auto arp = decodeArp(
+      {str("1.3.6.1.2.1.4.35.1.4.3.1.4.10.0.0.9", std::string("\0\x11\x22\x33\x44\x55", 6)),
+       str("1.3.6.1.2.1.4.35.1.4.3.1.4.10.0.0", "x")},
+      {str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.9", "dup"),
+       str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.7", std::string("\0\x11\x22\x33\x44\x77", 6)),
+       str("1.3.6.1.2.1.4.22.1.2.3.10.0.0.300", "bad")});
   ASSERT_EQ(arp.size(), 2u);
   EXPECT_EQ(arp[0].addresses[0], "10.0.0.9");
   EXPECT_EQ(arp[0].mac, "00:11:22:33:44:55");
