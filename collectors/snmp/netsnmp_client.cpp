@@ -244,8 +244,7 @@ class NetSnmpSession : public SnmpSession {
  public:
   NetSnmpSession(asio::any_io_executor ex, AgentAddress agent, Credential credential)
       : executor_(ex),
-        descriptor_(ex),
-        timer_(ex),
+        io_(std::make_shared<WaitState>(ex)),
         agent_(std::move(agent)),
         credential_(std::move(credential)),
         where_(describe(agent_.endpoint)) {}
@@ -254,8 +253,9 @@ class NetSnmpSession : public SnmpSession {
 
   void close() {
     boost::system::error_code ignored;
-    timer_.cancel();
-    descriptor_.close(ignored);
+    ++io_->generation;
+    io_->timer.cancel();
+    io_->descriptor.close(ignored);
     if (handle_) {
       snmp_sess_close(handle_);
       handle_ = nullptr;
@@ -349,7 +349,7 @@ class NetSnmpSession : public SnmpSession {
     int fd = ::fcntl(transport->sock, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return absl::UnavailableError("dup() failed: " + std::string(strerror(errno)));
     boost::system::error_code ec;
-    descriptor_.assign(fd, ec);
+    io_->descriptor.assign(fd, ec);
     if (ec) {
       ::close(fd);
       return absl::InternalError("cannot watch the SNMP socket: " + ec.message());
@@ -367,7 +367,7 @@ class NetSnmpSession : public SnmpSession {
     // Our own bound on top of Net-SNMP's: every attempt plus a grace period.
     auto hard_deadline = std::chrono::steady_clock::now() + agent_.timeout * (agent_.retries + 1) +
                          std::chrono::milliseconds(500);
-    int fd = descriptor_.native_handle();
+    int fd = io_->descriptor.native_handle();
     while (!pending_->done) {
       auto now = std::chrono::steady_clock::now();
       if (now >= hard_deadline) break;
@@ -386,16 +386,20 @@ class NetSnmpSession : public SnmpSession {
         }
       }
       boost::system::error_code ec;
-      timer_.expires_after(wait);
-      timer_.async_wait([this](const boost::system::error_code& e) {
-        if (!e) {
-          boost::system::error_code ignored;
-          descriptor_.cancel(ignored);
-        }
+      // The expiry handler owns the wait state and checks the generation: an expiry queued
+      // just as the socket became readable must not cancel a later wait, nor touch a closed
+      // session.
+      uint64_t gen = ++io_->generation;
+      io_->timer.expires_after(wait);
+      io_->timer.async_wait([io = io_, gen](const boost::system::error_code& e) {
+        if (e || gen != io->generation) return;
+        boost::system::error_code ignored;
+        io->descriptor.cancel(ignored);
       });
-      co_await descriptor_.async_wait(asio::posix::descriptor_base::wait_read,
-                                      asio::redirect_error(use_awaitable, ec));
-      timer_.cancel();
+      co_await io_->descriptor.async_wait(asio::posix::descriptor_base::wait_read,
+                                          asio::redirect_error(use_awaitable, ec));
+      ++io_->generation;
+      io_->timer.cancel();
       if (!ec) {
         // The transport socket (not our dup) is what Net-SNMP reads.
         int sock = snmp_sess_transport(handle_)->sock;
@@ -548,9 +552,15 @@ class NetSnmpSession : public SnmpSession {
   }
 
  private:
+  // What the deadline handler may touch after the session is gone.
+  struct WaitState {
+    explicit WaitState(const asio::any_io_executor& ex) : descriptor(ex), timer(ex) {}
+    asio::posix::stream_descriptor descriptor;
+    asio::steady_timer timer;
+    uint64_t generation = 0;
+  };
   asio::any_io_executor executor_;
-  asio::posix::stream_descriptor descriptor_;
-  asio::steady_timer timer_;
+  std::shared_ptr<WaitState> io_;
   AgentAddress agent_;
   Credential credential_;
   std::string where_;

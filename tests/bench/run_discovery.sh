@@ -53,9 +53,11 @@ done
 
 echo "== SNMP sweep: 1000 agent addresses on one snmpd"
 agents=""
-for i in $(seq 1 1000); do
+: >"$work/agents.txt"
+for i in $(seq 0 999); do
   a=$((i / 250)) b=$((i % 250 + 1))
   agents+="${agents:+,}udp:127.2.$a.$b:161"
+  echo "127.2.$a.$b" >>"$work/agents.txt"
 done
 cat >"$work/snmpd.conf" <<CONF
 rocommunity public default
@@ -69,10 +71,15 @@ for _ in $(seq 1 100); do
   grep -q "NET-SNMP version" "$work/snmpd.log" 2>/dev/null && break
   sleep 0.1
 done
-for mode in --no-snmp-tables ""; do
-  measure "$work/s.time" "$bin" discover 127.2.0.1-127.2.4.0 --ports none --no-sip-udp \
+for mode in --no-snmp-tables --snmp-tables; do
+  [[ $mode == --snmp-tables ]] && mode=""
+  measure "$work/s.time" "$bin" discover "@$work/agents.txt" --ports none --no-sip-udp \
     --snmp-community public --snmp-port 161 --udp-timeout 2 --retries 1 --concurrency 256 \
-    --per-subnet 0 $mode --format json --stats >"$work/s.json" 2>"$work/s.err"
+    --per-subnet 0 $mode --format json --stats >"$work/s.json" 2>"$work/s.err" || {
+    echo "tlsaudit discover failed:" >&2
+    tail -5 "$work/s.err" >&2
+    exit 1
+  }
   read -r ss sk <"$work/s.time"
   n=$(grep -o 'snmp agents [0-9]*' "$work/s.err" | grep -o '[0-9]*$')
   printf 'snmp %-18s agents %5d in %6.2f s: %7.1f agents/s, peak %.1f MB\n' \
