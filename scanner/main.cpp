@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "scanner/cli/discover_command.h"
 #include "scanner/cli/migrate_command.h"
 #include "scanner/cli/rules_command.h"
 #include "scanner/cli/scan_command.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   tlsaudit::scanner::addScanCommand(app, exit_code);
   tlsaudit::scanner::addRulesCommand(app, exit_code);
   tlsaudit::scanner::addMigrateCommand(app, exit_code);
+  tlsaudit::scanner::addDiscoverCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

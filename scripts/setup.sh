@@ -19,8 +19,10 @@ PACKAGES=(
   postgresql
   # fuzzing (clang + libFuzzer + sanitizers)
   clang libclang-rt-14-dev libfuzzer-14-dev
-  # benchmarks: peer tools, loopback-only namespaces, peak RSS
-  sslscan testssl.sh util-linux iproute2 time
+  # discovery: Net-SNMP library and headers; a real snmpd and the CLI tools for tests
+  libsnmp-dev snmpd snmp
+  # benchmarks: peer tools (sslscan, testssl.sh, nmap), loopback-only namespaces, peak RSS
+  sslscan testssl.sh nmap util-linux iproute2 time bc
 )
 
 missing=()

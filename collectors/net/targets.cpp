@@ -97,6 +97,52 @@ absl::StatusOr<TargetSpec> parseTarget(std::string_view text) {
     rest = rest.substr(pos + 3);
     if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   }
+  // Range: A-B or, for IPv4, A-N (last octet). Host names may contain '-', so a range is
+  // recognised only when the left side is an address literal.
+  if (auto dash = rest.find('-'); dash != std::string_view::npos && t.scheme.empty()) {
+    boost::system::error_code ec1, ec2;
+    auto first = asio::ip::make_address(std::string(rest.substr(0, dash)), ec1);
+    if (!ec1) {
+      auto right = rest.substr(dash + 1);
+      auto last = asio::ip::make_address(std::string(right), ec2);
+      uint64_t octet = 0;
+      if (ec2 && first.is_v4() && parseUint(right, 255, octet)) {
+        last = asio::ip::address_v4((first.to_v4().to_uint() & 0xFFFFFF00u) |
+                                    static_cast<uint32_t>(octet));
+        ec2 = {};
+      }
+      if (ec2 || last.is_v4() != first.is_v4()) {
+        return bad("a range is FIRST-LAST with two addresses of the same family (or A.B.C.D-N)");
+      }
+      uint64_t count = 0;
+      if (first.is_v4()) {
+        uint32_t a = first.to_v4().to_uint(), b = last.to_v4().to_uint();
+        if (b < a) return bad("the last address of a range comes before the first");
+        count = uint64_t{b} - a + 1;
+      } else {
+        auto a = first.to_v6().to_bytes(), b = last.to_v6().to_bytes();
+        if (b < a) return bad("the last address of a range comes before the first");
+        // Ranges fit in the low 64 bits: the high 64 bits must agree.
+        if (!std::equal(a.begin(), a.begin() + 8, b.begin())) return bad("range too large");
+        uint64_t lo_a = 0, lo_b = 0;
+        for (size_t i = 8; i < 16; ++i) {
+          lo_a = (lo_a << 8) | a[i];
+          lo_b = (lo_b << 8) | b[i];
+        }
+        if (lo_b - lo_a >= kMaxRangeSize)
+          count = kMaxRangeSize + 1;
+        else
+          count = lo_b - lo_a + 1;
+      }
+      if (count > kMaxRangeSize) {
+        return bad("ranges are limited to " + std::to_string(kMaxRangeSize) + " addresses");
+      }
+      t.network_base = first;
+      t.network_size = count;
+      t.is_range = true;
+      return t;
+    }
+  }
   // CIDR block.
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     if (!t.scheme.empty()) return bad("a scheme cannot be combined with an address block");
@@ -222,6 +268,128 @@ absl::StatusOr<std::vector<uint16_t>> parsePortList(std::string_view text) {
   }
   if (out.empty()) return absl::InvalidArgumentError("--ports: no ports given");
   return out;
+}
+
+namespace {
+
+// The span of one literal or block as (first, count).
+absl::StatusOr<std::pair<asio::ip::address, uint64_t>> spanOf(const TargetSpec& t) {
+  if (t.isNetwork()) return std::make_pair(*t.network_base, t.network_size);
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(t.host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError("target '" + t.original +
+                                      "': host names must be resolved before sweeping");
+  }
+  return std::make_pair(a, uint64_t{1});
+}
+
+// a - b for two addresses of the same family as a 128-bit difference clipped to 64 bits;
+// `ok` false when a < b or the distance does not fit.
+uint64_t distance(const asio::ip::address& a, const asio::ip::address& b, bool& ok) {
+  ok = false;
+  if (a.is_v4() != b.is_v4()) return 0;
+  if (a.is_v4()) {
+    uint32_t x = a.to_v4().to_uint(), y = b.to_v4().to_uint();
+    ok = x >= y;
+    return ok ? uint64_t{x} - y : 0;
+  }
+  auto x = a.to_v6().to_bytes(), y = b.to_v6().to_bytes();
+  if (x < y || !std::equal(x.begin(), x.begin() + 8, y.begin())) return 0;
+  uint64_t lx = 0, ly = 0;
+  for (size_t i = 8; i < 16; ++i) {
+    lx = (lx << 8) | x[i];
+    ly = (ly << 8) | y[i];
+  }
+  ok = true;
+  return lx - ly;
+}
+
+}  // namespace
+
+absl::StatusOr<AddressSpace> AddressSpace::build(const std::vector<TargetSpec>& include,
+                                                 const std::vector<TargetSpec>& exclude) {
+  AddressSpace s;
+  for (const auto& t : include) {
+    auto span = spanOf(t);
+    if (!span.ok()) return span.status();
+    s.include_.push_back(Block{span->first, span->second, s.total_});
+    s.total_ += span->second;
+  }
+  for (const auto& t : exclude) {
+    auto span = spanOf(t);
+    if (!span.ok()) return span.status();
+    s.exclude_.push_back(Block{span->first, span->second, 0});
+  }
+  return s;
+}
+
+bool AddressSpace::inBlock(const Block& b, const asio::ip::address& a) {
+  bool ok = false;
+  auto d = distance(a, b.first, ok);
+  return ok && d < b.count;
+}
+
+bool AddressSpace::excluded(const asio::ip::address& a) const {
+  for (const auto& b : exclude_) {
+    if (inBlock(b, a)) return true;
+  }
+  return false;
+}
+
+bool AddressSpace::contains(const asio::ip::address& raw) const {
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address for this purpose.
+  asio::ip::address a = raw;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  if (excluded(a)) return false;
+  for (const auto& b : include_) {
+    if (inBlock(b, a)) return true;
+  }
+  return false;
+}
+
+asio::ip::address AddressSpace::at(uint64_t index) const {
+  // Few blocks in practice; a linear search keeps this allocation-free.
+  for (const auto& b : include_) {
+    if (index < b.offset + b.count) {
+      TargetSpec t;
+      t.network_base = b.first;
+      t.network_size = b.count;
+      return t.addressAt(index - b.offset);
+    }
+  }
+  return include_.empty() ? asio::ip::address() : include_.back().first;
+}
+
+PermutedIndex::PermutedIndex(uint64_t n, uint64_t key) : n_(n), key_(key) {
+  while (half_bits_ < 32 && (uint64_t{1} << (2 * half_bits_)) < n) ++half_bits_;
+  limit_ = uint64_t{1} << (2 * half_bits_);
+}
+
+uint64_t PermutedIndex::permute(uint64_t x) const {
+  uint64_t mask = (uint64_t{1} << half_bits_) - 1;
+  uint64_t left = x >> half_bits_, right = x & mask;
+  for (uint64_t round = 0; round < 4; ++round) {
+    // splitmix64 finaliser as the round function: cheap and well mixed.
+    uint64_t f = right + key_ + round * 0x9E3779B97F4A7C15ull;
+    f = (f ^ (f >> 30)) * 0xBF58476D1CE4E5B9ull;
+    f = (f ^ (f >> 27)) * 0x94D049BB133111EBull;
+    f ^= f >> 31;
+    uint64_t next = left ^ (f & mask);
+    left = right;
+    right = next;
+  }
+  return (left << half_bits_) | right;
+}
+
+std::optional<uint64_t> PermutedIndex::next() {
+  while (counter_ < limit_) {
+    uint64_t v = permute(counter_++);
+    if (v < n_) return v;
+  }
+  return std::nullopt;
 }
 
 }  // namespace tlsaudit::net

@@ -95,7 +95,13 @@ net::awaitable<HandshakeResult> runOpensslHandshake(net::ProbeSocket& socket,
   }
   SSL_CTX_set_client_cert_cb(ctx.get(), onClientCertRequested);
   static const unsigned char kAlpn[] = "\x02h2\x08http/1.1";
-  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn - 1);
+  static const unsigned char kAlpnHttp1[] = "\x08http/1.1";
+  // An HTTP/1.0 request needs the server not to pick h2 (RFC 7301 §3.1).
+  if (request.http_request) {
+    SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp1, sizeof kAlpnHttp1 - 1);
+  } else {
+    SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn - 1);
+  }
 
   std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
   if (!ssl) {
@@ -192,6 +198,32 @@ net::awaitable<HandshakeResult> runOpensslHandshake(net::ProbeSocket& socket,
         break;
       }
     }
+  }
+  if (request.http_request) {
+    const std::string& msg = *request.http_request;
+    int w = co_await drive(
+        [&] { return SSL_write(ssl.get(), msg.data(), static_cast<int>(msg.size())); });
+    if (w <= 0) {
+      result.http_error = "sending the HTTP request failed: " + result.error;
+      result.error.clear();
+      co_return result;
+    }
+    std::vector<uint8_t> response;
+    bool closed = false;
+    while (response.size() < fingerprint::kMaxHttpBytes) {
+      char buf[4096];
+      int n = co_await drive([&] { return SSL_read(ssl.get(), buf, sizeof buf); });
+      if (n <= 0) {
+        closed = true;
+        result.error.clear();
+        break;
+      }
+      response.insert(response.end(), buf, buf + n);
+      auto parsed = fingerprint::parseHttpResponse(response, false);
+      if (parsed && fingerprint::httpTitleSettled(response)) break;
+    }
+    result.http = fingerprint::parseHttpResponse(response, true);
+    if (response.empty() && closed) result.http_error = "no HTTP response";
   }
   co_return result;
 }

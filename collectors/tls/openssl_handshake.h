@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "collectors/fingerprint/http_banner.h"
 #include "collectors/fingerprint/sip_options.h"
 #include "collectors/net/probe_socket.h"
 
@@ -21,6 +22,7 @@ struct HandshakeRequest {
   std::string sigalgs;      // OpenSSL signature algorithm list, empty = OpenSSL's default
   std::string server_name;  // SNI, empty = none
   std::optional<fingerprint::SipOptionsRequest> sip_options;  // send OPTIONS after the handshake
+  std::optional<std::string> http_request;  // send this (e.g. buildHttpGet) and read a banner
 };
 
 struct HandshakeResult {
@@ -36,6 +38,8 @@ struct HandshakeResult {
   bool ocsp_stapled = false;
   std::optional<fingerprint::SipResponse> sip;
   std::string sip_error;
+  std::optional<fingerprint::HttpBanner> http;
+  std::string http_error;
 };
 
 // Runs the handshake with `timeout` per I/O step on `socket` (which it does not close).

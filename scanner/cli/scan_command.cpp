@@ -5,11 +5,15 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 
+#include "collectors/discovery/discovery.h"
 #include "collectors/net/targets.h"
+#include "scanner/cli/discovery_setup.h"
+#include "scanner/output/asset_format.h"
 #include "scanner/output/findings_format.h"
 #include "scanner/output/report_format.h"
 #include "scanner/policy_stage.h"
@@ -39,7 +43,60 @@ struct ScanArgs {
   bool no_progress = false;
   bool trace = false;
   PolicyArgs policy;
+  DiscoveryArgs discovery;
 };
+
+// Runs discovery over the address blocks among `targets` and replaces them with one endpoint
+// per open port found; single endpoints stay as they are. `assets` receives what was found.
+absl::Status discoverFirst(const ScanArgs& a, ScanSettings& s,
+                           std::vector<tlsaudit::v1::Asset>& assets) {
+  std::vector<net::TargetSpec> blocks, rest;
+  for (auto& t : s.targets) (t.isNetwork() ? blocks : rest).push_back(std::move(t));
+  s.targets.clear();
+  auto plan = planDiscovery(blocks, a.discovery);
+  if (!plan.ok()) return plan.status();
+  collectors::discovery::DiscoveryOptions o;
+  o.tcp_ports = s.ports;
+  o.sip_udp = false;  // the TLS scan wants TCP services; SIP over TLS is probed on 5061
+  o.snmp_credentials = plan->credentials;
+  o.snmp_port = a.discovery.snmp_port;
+  o.snmp_tables = !a.discovery.no_snmp_tables;
+  o.follow_neighbours = !a.discovery.no_neighbours;
+  // The TLS prober will open every TLS service anyway; banners would double the connections a
+  // fragile device sees.
+  o.identify_services = false;
+  o.connect_timeout = std::min(s.probe.timeout, std::chrono::milliseconds(2000));
+  o.udp_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.discovery.udp_timeout * 1000));
+  o.retries = a.discovery.retries;
+  o.concurrency = std::max<size_t>(a.concurrency, 64);
+  o.per_host = a.per_host;
+  o.per_subnet = a.discovery.per_subnet;
+  o.rate = a.rate;
+  o.seed = a.discovery.seed;
+  if (a.trace) o.trace = [](const std::string& line) { std::cerr << line << "\n"; };
+  std::unique_ptr<collectors::snmp::SnmpClient> client;
+  if (!o.snmp_credentials.empty()) client = collectors::snmp::makeNetSnmpClient();
+  auto result = collectors::discovery::discover(plan->targets, plan->scope, o, client.get());
+  if (!result.ok()) return result.status();
+  for (const auto& w : result->warnings) std::cerr << "tlsaudit scan: warning: " << w << "\n";
+  assets = std::move(result->assets);
+  for (const auto& asset : assets) {
+    if (asset.addresses().empty()) continue;
+    for (const auto& svc : asset.services()) {
+      if (svc.transport() != "tcp") continue;
+      auto t = net::parseTarget(asset.addresses(0));
+      if (!t.ok()) continue;
+      t->port = static_cast<uint16_t>(svc.port());
+      s.targets.push_back(*std::move(t));
+    }
+  }
+  for (auto& t : rest) s.targets.push_back(std::move(t));
+  return absl::OkStatus();
+}
+
+std::string endpointKey(const std::string& ip, uint32_t port) {
+  return ip + "|" + std::to_string(port);
+}
 
 std::string nowRfc3339() {
   auto now = std::chrono::system_clock::now();
@@ -95,6 +152,28 @@ int runScanCommand(const ScanArgs& a) {
     };
   }
 
+  // Address blocks are discovered first; only the open services found are probed for TLS.
+  std::vector<tlsaudit::v1::Asset> assets;
+  bool discovered = false;
+  for (const auto& t : s.targets) discovered = discovered || t.isNetwork();
+  if (discovered) {
+    auto st = discoverFirst(a, s, assets);
+    if (!st.ok()) return fail(std::string(st.message()));
+  }
+  // Which asset and service each endpoint belongs to.
+  std::map<std::string, std::pair<size_t, int>> owner;
+  for (size_t i = 0; i < assets.size(); ++i) {
+    for (int j = 0; j < assets[i].services_size(); ++j) {
+      const auto& svc = assets[i].services(j);
+      if (svc.transport() != "tcp") continue;
+      for (const auto& addr : assets[i].addresses()) {
+        owner.emplace(endpointKey(addr, svc.port()), std::make_pair(i, j));
+      }
+    }
+  }
+  uint32_t report_index = 0;
+  std::optional<size_t> last_asset;
+
   bool tty_err = isatty(STDERR_FILENO) && !a.no_progress;
   bool tty_out = isatty(STDOUT_FILENO);
   auto& out = std::cout;
@@ -120,7 +199,24 @@ int runScanCommand(const ScanArgs& a) {
   };
   auto sink = [&](tlsaudit::v1::TlsReport&& report) {
     if (tty_err) std::cerr << "\r" << std::string(60, ' ') << "\r";
-    auto findings = (*stage)->evaluate(report);
+    auto it = owner.find(endpointKey(report.target().ip(), report.target().port()));
+    if (it != owner.end()) {
+      auto* svc = assets[it->second.first].mutable_services(it->second.second);
+      svc->set_report_index(report_index);
+      svc->set_tls(report.reachable() && report.versions_size() > 0);
+      if (svc->protocol().empty() && svc->tls()) svc->set_protocol("tls");
+      if (a.format == "table" && last_asset != it->second.first) {
+        last_asset = it->second.first;
+        const auto& asset = assets[it->second.first];
+        out << "== " << asset.addresses(0) << ": "
+            << (assetSummary(asset).empty() ? std::string("unidentified device")
+                                            : assetSummary(asset))
+            << "\n";
+      }
+    }
+    ++report_index;
+    auto findings = it != owner.end() ? (*stage)->evaluate(report, assets[it->second.first])
+                                      : (*stage)->evaluate(report);
     if (a.format == "json") {
       out << (first ? "\n" : ",\n") << reportToJson(report, true);
     } else if (a.format == "csv") {
@@ -143,8 +239,17 @@ int runScanCommand(const ScanArgs& a) {
   if (!status.ok()) return fail(std::string(status.message()));
   std::string finished = nowRfc3339();
   if (a.format == "json") {
-    out << (first ? "" : "\n") << "],\n\"profile\": \"" << (*stage)->profile()
-        << "\",\n\"findings\": [";
+    out << (first ? "" : "\n") << "],\n";
+    if (discovered) {
+      out << "\"assets\": [";
+      bool first_asset = true;
+      for (const auto& asset : assets) {
+        out << (first_asset ? "\n" : ",\n") << assetToJson(asset, true);
+        first_asset = false;
+      }
+      out << (first_asset ? "" : "\n") << "],\n";
+    }
+    out << "\"profile\": \"" << (*stage)->profile() << "\",\n\"findings\": [";
     if (spool.size() > 0) out << "\n";
     spool.copyTo(out, ",\n");
     out << (spool.size() > 0 ? "\n" : "") << "],\n\"finishedAt\": \"" << finished << "\"\n}\n";
@@ -195,6 +300,7 @@ void addScanCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar on a terminal");
   cmd->add_flag("--trace", args->trace, "print one line per connection to stderr");
   addPolicyOptions(cmd, args->policy);
+  addDiscoveryOptions(cmd, args->discovery);
   cmd->callback([args, &exit_code] { exit_code = runScanCommand(*args); });
 }
 
