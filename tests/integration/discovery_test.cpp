@@ -519,6 +519,37 @@ TEST(DiscoveryTest, SipOverUdpAndTcpHttpAndClosedPorts) {
   EXPECT_EQ((*asterisk)["fingerprint"], "asterisk");
 }
 
+// A port whose accept queue is full drops SYNs: the connect deadline (and its one retry) is what
+// ends the probe.
+TEST(DiscoveryTest, SilentTcpPortHonoursTheConnectDeadline) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.7.50", &sa.sin_addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len);
+  uint16_t port = ntohs(sa.sin_port);
+  // Fill the accept queue (never accepted): later SYNs are dropped.
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    fillers.push_back(fd);
+  }
+  ::usleep(100000);
+  auto r = runTlsaudit({"discover", "127.0.7.50", "--ports", std::to_string(port), "--no-sip-udp",
+                        "--timeout", "0.5", "--retries", "1", "--trace"},
+                       milliseconds(30000));
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.50:" + std::to_string(port) + " timeout (2 attempts)"));
+  EXPECT_GE(r.elapsed, milliseconds(950));
+  EXPECT_LT(r.elapsed, milliseconds(3000));
+}
+
 TEST(DiscoveryTest, SilentTcpServiceHonoursTheReadDeadline) {
   auto tarpit = startPythonServer("tarpit_server.py", {}, "127.0.7.12");
   ASSERT_TRUE(tarpit && tarpit->ok());
