@@ -23,9 +23,11 @@ bin=$build/scanner/tlsaudit
 ports=22,80,443
 work=$(mktemp -d)
 cleanup() {
-  if [[ -s $work/snmpd.pid ]]; then
-    kill "$(cat "$work/snmpd.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$(cat "$work/snmpd.pid")" 2>/dev/null || break; sleep 0.1; done
+  local pid=""
+  [[ -s $work/snmpd.pid ]] && pid=$(cat "$work/snmpd.pid")
+  if [[ -n $pid ]]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
   rm -rf "$work"
 }
