@@ -550,6 +550,40 @@ TEST(DiscoveryTest, SilentTcpPortHonoursTheConnectDeadline) {
   EXPECT_LT(r.elapsed, milliseconds(3000));
 }
 
+// HTTPS: TLS handshake (certificate subject as evidence), then Server header and title read
+// inside TLS.
+TEST(DiscoveryTest, HttpsBannerAndCertificateSubject) {
+  std::string dir = scratchDir();
+  auto gen = runCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                         "-subj", "/CN=SEP001122AABBCC/O=Cisco Systems Inc.", "-keyout",
+                         dir + "/phone.key", "-out", dir + "/phone.crt"},
+                        milliseconds(30000));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  Responder phone("127.0.7.60", {"--https", "0", "--cert", dir + "/phone.crt", "--key",
+                                 dir + "/phone.key", "--http-server", "Cisco-IP-Phone-Web",
+                                 "--http-title", "Cisco IP Phone CP-8845 ( SEP001122AABBCC )"});
+  ASSERT_TRUE(phone.ok()) << phone.log();
+  uint16_t port = phone.port("https");
+  auto r = runTlsaudit({"discover", "127.0.7.60", "--ports", std::to_string(port), "--https-ports",
+                        std::to_string(port), "--no-sip-udp", "--format", "json", "--trace"},
+                       milliseconds(30000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = parseOut(r);
+  const Json* a = findAsset(doc, "127.0.7.60");
+  ASSERT_NE(a, nullptr) << r.out;
+  const Json* s = findService(*a, port, "tcp");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ((*s)["tls"], true);
+  EXPECT_EQ((*s)["protocol"], "https");
+  EXPECT_EQ((*s)["product"], "Cisco-IP-Phone-Web");
+  EXPECT_EQ((*s)["banner"], "Cisco IP Phone CP-8845 ( SEP001122AABBCC )");
+  EXPECT_EQ((*a)["vendor"], "Cisco");
+  EXPECT_EQ((*a)["model"], "CP-8845");
+  EXPECT_EQ((*a)["deviceClass"], "PHONE");
+  EXPECT_TRUE(contains((*a)["discoveredBy"], "tls"));
+  EXPECT_TRUE(contains((*a)["discoveredBy"], "http"));
+}
+
 TEST(DiscoveryTest, SilentTcpServiceHonoursTheReadDeadline) {
   auto tarpit = startPythonServer("tarpit_server.py", {}, "127.0.7.12");
   ASSERT_TRUE(tarpit && tarpit->ok());
