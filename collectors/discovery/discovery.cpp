@@ -629,16 +629,10 @@ class Engine {
   }
 
   void identify(v1::Asset& asset, const fingerprint::Evidence& ev) {
-    auto id = fingerprint::SignatureDb::builtin().identify(ev);
-    if (!id) return;
     // The device's own inventory (ENTITY-MIB, LLDP-MED) outranks a signature's guess.
-    setIfEmpty(asset.mutable_vendor(), id->vendor);
-    setIfEmpty(asset.mutable_model(), id->model);
-    setIfEmpty(asset.mutable_firmware(), id->firmware);
-    if (asset.device_class() == v1::DEVICE_CLASS_UNSPECIFIED) {
-      asset.set_device_class(id->device_class);
+    if (auto id = fingerprint::SignatureDb::builtin().identify(ev)) {
+      fingerprint::applyIdentification(*id, asset);
     }
-    if (asset.fingerprint().empty()) asset.set_fingerprint(id->signature_id);
   }
 
   // Called with mutex_ held.

@@ -661,8 +661,15 @@ TEST(DiscoveryTest, Ipv6AndRateLimit) {
 // `tlsaudit scan` over a block: discovery finds the one TLS server, the TLS engine probes only
 // it, and its report is attached to the asset.
 TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
-  auto server =
-      startOpensslServer({"-cert", "rsa-leaf.crt", "-key", "rsa-leaf.key", "-tls1_2"}, "127.0.8.3");
+  // A phone's certificate: the TLS report's leaf subject identifies the device.
+  std::string dir = scratchDir();
+  auto gen = runCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                         "-subj", "/CN=SEP00AABBCCDDEE/O=Cisco Systems Inc.", "-keyout",
+                         dir + "/scanphone.key", "-out", dir + "/scanphone.crt"},
+                        milliseconds(30000));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  auto server = startOpensslServer(
+      {"-cert", dir + "/scanphone.crt", "-key", dir + "/scanphone.key", "-tls1_2"}, "127.0.8.3");
   ASSERT_TRUE(server && server->ok());
   auto port = std::to_string(server->port());
   auto r = runTlsaudit({"scan", "127.0.8.0/29", "--ports", port, "--format", "json",
@@ -679,11 +686,14 @@ TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
   EXPECT_EQ((*s)["reportIndex"], 0);
   EXPECT_EQ((*s)["tls"], true);
   EXPECT_EQ(doc["assets"].size(), 1u);
+  EXPECT_EQ((*a)["vendor"], "Cisco");
+  EXPECT_EQ((*a)["deviceClass"], "PHONE");
+  EXPECT_EQ((*a)["fingerprint"], "cert-cisco-phone");
 
   r = runTlsaudit({"scan", "127.0.8.0/29", "--ports", port, "--no-system-trust", "--timeout", "2"},
                   milliseconds(120000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("== 127.0.8.3: "));
+  EXPECT_THAT(r.out, HasSubstr("== 127.0.8.3: Cisco, phone"));
 }
 
 }  // namespace
