@@ -161,12 +161,18 @@ class Engine {
     // coroutines then never need a strand, which halves the per-probe overhead of a sweep.
     // SNMP runs on the first context only (Net-SNMP's state is not thread-safe).
     std::vector<std::unique_ptr<asio::io_context>> contexts;
-    for (unsigned i = 0; i < threads; ++i)
+    for (unsigned i = 0; i < threads; ++i) {
       contexts.push_back(std::make_unique<asio::io_context>(1));
+      contexts_.push_back(contexts.back().get());
+      sweepers_.push_back(
+          std::make_unique<net::ConnectSweeper>(contexts[i]->get_executor(), o_.connect_timeout));
+      asio::co_spawn(*contexts[i], sweepers_.back()->run(), asio::detached);
+    }
     snmp_executor_.emplace(contexts[0]->get_executor());
     size_t workers = std::max<size_t>(1, o_.concurrency);
+    workers_left_ = workers;
     for (size_t i = 0; i < workers; ++i) {
-      asio::co_spawn(*contexts[i % threads], worker(), asio::detached);
+      asio::co_spawn(*contexts[i % threads], worker(i % threads), asio::detached);
     }
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) {
@@ -215,14 +221,25 @@ class Engine {
     return std::nullopt;
   }
 
-  awaitable<void> worker() {
+  // The last worker to leave stops every context's connect sweeper, so io_context::run ends.
+  void workerDone() {
+    if (--workers_left_ != 0) return;
+    for (size_t i = 0; i < contexts_.size(); ++i) {
+      asio::post(*contexts_[i], [s = sweepers_[i].get()] { s->stop(); });
+    }
+  }
+
+  awaitable<void> worker(size_t context) {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer idle(ex);
     for (;;) {
       auto a = nextAddress();
       if (!a) {
         // Hosts still in flight may add neighbour addresses; wait for them before leaving.
-        if (active_ == 0) co_return;
+        if (active_ == 0) {
+          workerDone();
+          co_return;
+        }
         idle.expires_after(std::chrono::milliseconds(20));
         boost::system::error_code ec;
         co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -230,7 +247,7 @@ class Engine {
       }
       ++active_;
       try {
-        co_await probeHost(*a);
+        co_await probeHost(*a, context);
       } catch (const std::exception& e) {
         std::lock_guard lock(mutex_);
         warnings_.insert("internal error while probing " + hostText(*a) + ": " + e.what());
@@ -244,7 +261,7 @@ class Engine {
     }
   }
 
-  awaitable<void> probeHost(Address a) {
+  awaitable<void> probeHost(Address a, size_t context) {
     ++stats_.addresses;
     HostWork w;
     w.address = a;
@@ -259,7 +276,7 @@ class Engine {
       size_t lanes = std::min(o_.per_host, o_.tcp_ports.size());
       for (size_t i = 0; i < lanes; ++i) {
         wg.add();
-        asio::co_spawn(ex, tcpLane(a, next_port, open), done);
+        asio::co_spawn(ex, tcpLane(a, context, next_port, open), done);
       }
       if (o_.sip_udp) {
         wg.add();
@@ -317,18 +334,18 @@ class Engine {
     merge(hostText(a), std::move(w.asset));
   }
 
-  awaitable<void> tcpLane(Address a, size_t& next_port, std::vector<uint16_t>& open) {
+  awaitable<void> tcpLane(Address a, size_t context, size_t& next_port,
+                          std::vector<uint16_t>& open) {
     while (next_port < o_.tcp_ports.size()) {
       uint16_t port = o_.tcp_ports[next_port++];
-      co_await probeTcp(a, port, open);
+      co_await probeTcp(a, context, port, open);
     }
   }
 
-  awaitable<void> probeTcp(Address a, uint16_t port, std::vector<uint16_t>& open) {
+  awaitable<void> probeTcp(Address a, size_t context, uint16_t port, std::vector<uint16_t>& open) {
     auto permit = co_await gate(a);
     ++stats_.tcp_probes;
-    auto r =
-        co_await net::tcpConnectProbe(net::tcp::endpoint(a, port), o_.connect_timeout, o_.retries);
+    auto r = co_await sweepers_[context]->probe(net::tcp::endpoint(a, port), o_.retries);
     if (o_.trace) {
       trace("tcp " + endpointText(a, port) + " " + net::ioResultName(r.result) + " (" +
             std::to_string(r.attempts) + " attempt" + (r.attempts == 1 ? "" : "s") + ")");
@@ -612,16 +629,10 @@ class Engine {
   }
 
   void identify(v1::Asset& asset, const fingerprint::Evidence& ev) {
-    auto id = fingerprint::SignatureDb::builtin().identify(ev);
-    if (!id) return;
     // The device's own inventory (ENTITY-MIB, LLDP-MED) outranks a signature's guess.
-    setIfEmpty(asset.mutable_vendor(), id->vendor);
-    setIfEmpty(asset.mutable_model(), id->model);
-    setIfEmpty(asset.mutable_firmware(), id->firmware);
-    if (asset.device_class() == v1::DEVICE_CLASS_UNSPECIFIED) {
-      asset.set_device_class(id->device_class);
+    if (auto id = fingerprint::SignatureDb::builtin().identify(ev)) {
+      fingerprint::applyIdentification(*id, asset);
     }
-    if (asset.fingerprint().empty()) asset.set_fingerprint(id->signature_id);
   }
 
   // Called with mutex_ held.
@@ -738,6 +749,9 @@ class Engine {
   net::ConnectionGate gate_;
   bool gated_;
   std::optional<asio::io_context::executor_type> snmp_executor_;
+  std::vector<asio::io_context*> contexts_;
+  std::vector<std::unique_ptr<net::ConnectSweeper>> sweepers_;  // one per context
+  std::atomic<size_t> workers_left_{0};
   std::mutex mutex_;        // order_, extra_, queued_, assets_, by_mac_, warnings_
   std::mutex trace_mutex_;  // the trace and progress callbacks
   net::PermutedIndex order_;

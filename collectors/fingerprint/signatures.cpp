@@ -221,4 +221,12 @@ std::optional<Identification> SignatureDb::identify(const Evidence& ev) const {
   return out;
 }
 
+void applyIdentification(const Identification& id, v1::Asset& asset) {
+  if (asset.vendor().empty()) asset.set_vendor(id.vendor);
+  if (asset.model().empty()) asset.set_model(id.model);
+  if (asset.firmware().empty()) asset.set_firmware(id.firmware);
+  if (asset.device_class() == v1::DEVICE_CLASS_UNSPECIFIED) asset.set_device_class(id.device_class);
+  if (asset.fingerprint().empty()) asset.set_fingerprint(id.signature_id);
+}
+
 }  // namespace tlsaudit::collectors::fingerprint

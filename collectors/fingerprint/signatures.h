@@ -70,4 +70,8 @@ class SignatureDb {
   std::vector<Signature> signatures_;
 };
 
+// Fills the fields of `asset` that are still empty (vendor, model, firmware, class, signature
+// id) from `id`: what a device says of itself (ENTITY-MIB, LLDP-MED) is never overwritten.
+void applyIdentification(const Identification& id, tlsaudit::v1::Asset& asset);
+
 }  // namespace tlsaudit::collectors::fingerprint

@@ -19,6 +19,91 @@ awaitable<TcpProbeResult> tcpConnectProbe(const tcp::endpoint& peer,
   co_return out;
 }
 
+ConnectSweeper::ConnectSweeper(const asio::any_io_executor& executor,
+                               std::chrono::milliseconds timeout, std::chrono::milliseconds tick)
+    : executor_(executor), timer_(executor), timeout_(timeout), tick_(tick) {}
+
+void ConnectSweeper::link(Entry& e) {
+  e.prev = tail_;
+  e.next = nullptr;
+  if (tail_) {
+    tail_->next = &e;
+  } else {
+    head_ = &e;
+  }
+  tail_ = &e;
+}
+
+void ConnectSweeper::unlink(Entry& e) {
+  (e.prev ? e.prev->next : head_) = e.next;
+  (e.next ? e.next->prev : tail_) = e.prev;
+  e.prev = e.next = nullptr;
+}
+
+void ConnectSweeper::expire() {
+  auto now = std::chrono::steady_clock::now();
+  while (head_ && head_->deadline <= now) {
+    Entry* e = head_;
+    unlink(*e);
+    e->expired = true;
+    boost::system::error_code ignored;
+    e->socket->cancel(ignored);
+  }
+}
+
+awaitable<void> ConnectSweeper::run() {
+  while (!stopped_) {
+    timer_.expires_after(tick_);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    expire();
+  }
+}
+
+void ConnectSweeper::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+awaitable<TcpProbeResult> ConnectSweeper::probe(const tcp::endpoint& peer, int retries) {
+  TcpProbeResult out;
+  for (int attempt = 0; attempt <= retries; ++attempt) {
+    ++out.attempts;
+    tcp::socket socket(executor_);
+    boost::system::error_code ec;
+    // The entry lives in this coroutine frame: linking it costs no allocation.
+    Entry entry;
+    entry.deadline = std::chrono::steady_clock::now() + timeout_;
+    entry.socket = &socket;
+    link(entry);
+    co_await socket.async_connect(peer, asio::redirect_error(use_awaitable, ec));
+    if (!entry.expired) unlink(entry);
+    boost::system::error_code result = ec, ignored;
+    socket.close(ignored);
+    if (entry.expired) {
+      out.result = IoResult::kTimeout;
+      continue;
+    }
+    namespace err = asio::error;
+    if (!result) {
+      out.result = IoResult::kOk;
+    } else if (result == err::connection_refused) {
+      out.result = IoResult::kRefused;
+    } else if (result == err::connection_reset || result == err::connection_aborted) {
+      out.result = IoResult::kReset;
+    } else if (result == err::host_unreachable || result == err::network_unreachable) {
+      out.result = IoResult::kUnreachable;
+    } else if (result == err::timed_out) {
+      out.result = IoResult::kTimeout;
+    } else {
+      out.result = IoResult::kError;
+    }
+    // Only silence deserves another try: a refusal or reset is the port's answer.
+    if (out.result != IoResult::kTimeout) break;
+  }
+  co_return out;
+}
+
 namespace {
 
 // A UDP socket with a deadline on its receive, the same pattern as ProbeSocket: the timer

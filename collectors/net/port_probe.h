@@ -26,6 +26,42 @@ struct TcpProbeResult {
 awaitable<TcpProbeResult> tcpConnectProbe(const tcp::endpoint& peer,
                                           std::chrono::milliseconds timeout, int retries);
 
+// Deadlines for the many short connects of a sweep on one single-threaded io_context: one
+// periodic timer cancels every connect older than `timeout`, instead of one timer (and one
+// extra handler) per connect, which is most of a sweep's user-space cost. A connect may thus
+// outlive its timeout by up to one `tick`. Every function must be called from the io_context's
+// thread.
+class ConnectSweeper {
+ public:
+  ConnectSweeper(const asio::any_io_executor& executor, std::chrono::milliseconds timeout,
+                 std::chrono::milliseconds tick = std::chrono::milliseconds(25));
+  // As tcpConnectProbe(), with this sweeper's timeout.
+  awaitable<TcpProbeResult> probe(const tcp::endpoint& peer, int retries);
+  // The ticker: run it (co_spawn) on the same io_context; it returns after stop().
+  awaitable<void> run();
+  void stop();
+
+ private:
+  struct Entry {
+    Entry* prev = nullptr;
+    Entry* next = nullptr;
+    std::chrono::steady_clock::time_point deadline;
+    tcp::socket* socket = nullptr;
+    bool expired = false;
+  };
+  void link(Entry& e);
+  void unlink(Entry& e);
+  void expire();
+
+  asio::any_io_executor executor_;
+  asio::steady_timer timer_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds tick_;
+  Entry* head_ = nullptr;  // oldest first: every entry has the same timeout
+  Entry* tail_ = nullptr;
+  bool stopped_ = false;
+};
+
 struct UdpProbeResult {
   IoResult result = IoResult::kError;  // kOk: `reply` holds the first datagram received
   std::vector<uint8_t> reply;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <iterator>
 
 namespace tlsaudit::net {
 namespace {
@@ -351,16 +352,16 @@ bool AddressSpace::contains(const asio::ip::address& raw) const {
 }
 
 asio::ip::address AddressSpace::at(uint64_t index) const {
-  // Few blocks in practice; a linear search keeps this allocation-free.
-  for (const auto& b : include_) {
-    if (index < b.offset + b.count) {
-      TargetSpec t;
-      t.network_base = b.first;
-      t.network_size = b.count;
-      return t.addressAt(index - b.offset);
-    }
-  }
-  return include_.empty() ? asio::ip::address() : include_.back().first;
+  if (include_.empty()) return asio::ip::address();
+  // Blocks are in offset order: a binary search keeps long target files cheap.
+  auto it = std::upper_bound(include_.begin(), include_.end(), index,
+                             [](uint64_t i, const Block& b) { return i < b.offset; });
+  const Block& b = it == include_.begin() ? include_.front() : *std::prev(it);
+  if (index - b.offset >= b.count) return include_.back().first;
+  TargetSpec t;
+  t.network_base = b.first;
+  t.network_size = b.count;
+  return t.addressAt(index - b.offset);
 }
 
 PermutedIndex::PermutedIndex(uint64_t n, uint64_t key) : n_(n), key_(key) {

@@ -27,6 +27,7 @@ struct DiscoverArgs {
   double timeout = 1.0;
   double read_timeout = 2.0;
   size_t concurrency = 256;
+  unsigned threads = 0;
   size_t per_host = 2;
   double rate = 0;
   std::string format = "table";
@@ -96,6 +97,8 @@ int runDiscover(const DiscoverArgs& a) {
   o.read_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.read_timeout * 1000));
   o.retries = a.discovery.retries;
   o.concurrency = a.concurrency;
+  if (a.threads > 64) return fail("--threads must be 0 (one per core) .. 64");
+  o.threads = a.threads;
   o.per_host = a.per_host;
   o.per_subnet = a.discovery.per_subnet;
   o.rate = a.rate;
@@ -161,6 +164,8 @@ void addDiscoverCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--read-timeout", args->read_timeout, "seconds per banner read/write")
       ->capture_default_str();
   cmd->add_option("--concurrency", args->concurrency, "addresses probed at once")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "sweep threads (0 = one per core)")
       ->capture_default_str();
   cmd->add_option("--per-host", args->per_host, "simultaneous probes to one address")
       ->capture_default_str();

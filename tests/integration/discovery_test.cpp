@@ -519,6 +519,71 @@ TEST(DiscoveryTest, SipOverUdpAndTcpHttpAndClosedPorts) {
   EXPECT_EQ((*asterisk)["fingerprint"], "asterisk");
 }
 
+// A port whose accept queue is full drops SYNs: the connect deadline (and its one retry) is what
+// ends the probe.
+TEST(DiscoveryTest, SilentTcpPortHonoursTheConnectDeadline) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.7.50", &sa.sin_addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len);
+  uint16_t port = ntohs(sa.sin_port);
+  // Fill the accept queue (never accepted): later SYNs are dropped.
+  std::vector<int> fillers;
+  for (int i = 0; i < 2; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    fillers.push_back(fd);
+  }
+  ::usleep(100000);
+  auto r = runTlsaudit({"discover", "127.0.7.50", "--ports", std::to_string(port), "--no-sip-udp",
+                        "--timeout", "0.5", "--retries", "1", "--trace"},
+                       milliseconds(30000));
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.50:" + std::to_string(port) + " timeout (2 attempts)"));
+  EXPECT_GE(r.elapsed, milliseconds(950));
+  EXPECT_LT(r.elapsed, milliseconds(3000));
+}
+
+// HTTPS: TLS handshake (certificate subject as evidence), then Server header and title read
+// inside TLS.
+TEST(DiscoveryTest, HttpsBannerAndCertificateSubject) {
+  std::string dir = scratchDir();
+  auto gen = runCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                         "-subj", "/CN=SEP001122AABBCC/O=Cisco Systems Inc.", "-keyout",
+                         dir + "/phone.key", "-out", dir + "/phone.crt"},
+                        milliseconds(30000));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  Responder phone("127.0.7.60", {"--https", "0", "--cert", dir + "/phone.crt", "--key",
+                                 dir + "/phone.key", "--http-server", "Cisco-IP-Phone-Web",
+                                 "--http-title", "Cisco IP Phone CP-8845 ( SEP001122AABBCC )"});
+  ASSERT_TRUE(phone.ok()) << phone.log();
+  uint16_t port = phone.port("https");
+  auto r = runTlsaudit({"discover", "127.0.7.60", "--ports", std::to_string(port), "--https-ports",
+                        std::to_string(port), "--no-sip-udp", "--format", "json", "--trace"},
+                       milliseconds(30000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = parseOut(r);
+  const Json* a = findAsset(doc, "127.0.7.60");
+  ASSERT_NE(a, nullptr) << r.out;
+  const Json* s = findService(*a, port, "tcp");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ((*s)["tls"], true);
+  EXPECT_EQ((*s)["protocol"], "https");
+  EXPECT_EQ((*s)["product"], "Cisco-IP-Phone-Web");
+  EXPECT_EQ((*s)["banner"], "Cisco IP Phone CP-8845 ( SEP001122AABBCC )");
+  EXPECT_EQ((*a)["vendor"], "Cisco");
+  EXPECT_EQ((*a)["model"], "CP-8845");
+  EXPECT_EQ((*a)["deviceClass"], "PHONE");
+  EXPECT_TRUE(contains((*a)["discoveredBy"], "tls"));
+  EXPECT_TRUE(contains((*a)["discoveredBy"], "http"));
+}
+
 TEST(DiscoveryTest, SilentTcpServiceHonoursTheReadDeadline) {
   auto tarpit = startPythonServer("tarpit_server.py", {}, "127.0.7.12");
   ASSERT_TRUE(tarpit && tarpit->ok());
@@ -596,8 +661,15 @@ TEST(DiscoveryTest, Ipv6AndRateLimit) {
 // `tlsaudit scan` over a block: discovery finds the one TLS server, the TLS engine probes only
 // it, and its report is attached to the asset.
 TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
-  auto server =
-      startOpensslServer({"-cert", "rsa-leaf.crt", "-key", "rsa-leaf.key", "-tls1_2"}, "127.0.8.3");
+  // A phone's certificate: the TLS report's leaf subject identifies the device.
+  std::string dir = scratchDir();
+  auto gen = runCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                         "-subj", "/CN=SEP00AABBCCDDEE/O=Cisco Systems Inc.", "-keyout",
+                         dir + "/scanphone.key", "-out", dir + "/scanphone.crt"},
+                        milliseconds(30000));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  auto server = startOpensslServer(
+      {"-cert", dir + "/scanphone.crt", "-key", dir + "/scanphone.key", "-tls1_2"}, "127.0.8.3");
   ASSERT_TRUE(server && server->ok());
   auto port = std::to_string(server->port());
   auto r = runTlsaudit({"scan", "127.0.8.0/29", "--ports", port, "--format", "json",
@@ -614,11 +686,14 @@ TEST(DiscoveryTest, ScanOverABlockDiscoversFirstAndAttachesReports) {
   EXPECT_EQ((*s)["reportIndex"], 0);
   EXPECT_EQ((*s)["tls"], true);
   EXPECT_EQ(doc["assets"].size(), 1u);
+  EXPECT_EQ((*a)["vendor"], "Cisco");
+  EXPECT_EQ((*a)["deviceClass"], "PHONE");
+  EXPECT_EQ((*a)["fingerprint"], "cert-cisco-phone");
 
   r = runTlsaudit({"scan", "127.0.8.0/29", "--ports", port, "--no-system-trust", "--timeout", "2"},
                   milliseconds(120000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("== 127.0.8.3: "));
+  EXPECT_THAT(r.out, HasSubstr("== 127.0.8.3: Cisco, phone"));
 }
 
 }  // namespace

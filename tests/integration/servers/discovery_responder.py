@@ -5,6 +5,7 @@ Listens on one address with any mix of:
   --sip-udp PORT   SIP over UDP: answers OPTIONS with 200 OK (User-Agent, Server)
   --sip-tcp PORT   SIP over TCP: same, one request per connection
   --http PORT      HTTP: answers any request with Server header and <title>
+  --https PORT     HTTPS (--cert/--key): TLS handshake, then as --http
   --tcp PORT       plain TCP listener: accepts and closes (an "open port")
   --udp PORT       UDP socket that never answers (a "silent" port)
 PORT 0 lets the OS pick.  Prints "LISTEN KIND PORT" per socket, then
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -54,6 +56,9 @@ def main() -> int:
     p.add_argument("--sip-udp", type=int, action="append", default=[])
     p.add_argument("--sip-tcp", type=int, action="append", default=[])
     p.add_argument("--http", type=int, action="append", default=[])
+    p.add_argument("--https", type=int, action="append", default=[])
+    p.add_argument("--cert", default="")
+    p.add_argument("--key", default="")
     p.add_argument("--tcp", type=int, action="append", default=[])
     p.add_argument("--udp", type=int, action="append", default=[])
     p.add_argument("--user-agent", default="")
@@ -84,9 +89,23 @@ def main() -> int:
         bind("sip-tcp", port, True)
     for port in args.http:
         bind("http", port, True)
+    for port in args.https:
+        bind("https", port, True)
     for port in args.tcp:
         bind("tcp", port, True)
+    tls = None
+    if args.https:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key or None)
     log("READY")
+
+    def http_reply() -> bytes:
+        body = f"<html><head><title>{args.http_title}</title></head><body>ok</body></html>"
+        head = "HTTP/1.0 200 OK\r\n"
+        if args.http_server:
+            head += f"Server: {args.http_server}\r\n"
+        head += f"Content-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n"
+        return (head + body).encode()
 
     buffers: dict[socket.socket, bytes] = {}
     deadline = time.monotonic() + args.max_seconds
@@ -114,6 +133,21 @@ def main() -> int:
                 if kind == "tcp":
                     conn.close()
                     continue
+                if kind == "https":
+                    # Test code: one blocking TLS exchange per connection, bounded by a timeout.
+                    try:
+                        conn.settimeout(5)
+                        with tls.wrap_socket(conn, server_side=True) as t:
+                            buf = b""
+                            while b"\r\n\r\n" not in buf and len(buf) < 65536:
+                                chunk = t.recv(4096)
+                                if not chunk:
+                                    break
+                                buf += chunk
+                            t.sendall(http_reply())
+                    except (OSError, ssl.SSLError):
+                        conn.close()
+                    continue
                 conn.setblocking(False)
                 buffers[conn] = b""
                 sel.register(conn, selectors.EVENT_READ, (kind, "conn"))
@@ -127,12 +161,7 @@ def main() -> int:
                 if data and kind == "sip-tcp":
                     reply = sip_response(buf, args.user_agent, args.server)
                 elif data and kind == "http" and (b"\r\n\r\n" in buf or b"\n\n" in buf):
-                    body = f"<html><head><title>{args.http_title}</title></head><body>ok</body></html>"
-                    head = "HTTP/1.0 200 OK\r\n"
-                    if args.http_server:
-                        head += f"Server: {args.http_server}\r\n"
-                    head += f"Content-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n"
-                    reply = (head + body).encode()
+                    reply = http_reply()
                 if reply is not None or not data or len(buf) > 65536:
                     if reply is not None:
                         try:

@@ -67,6 +67,17 @@ TEST(AddressSpaceTest, ContainsHonoursBlocksRangesAndExclusions) {
   EXPECT_EQ(space->size(), 256u + 9u + 1u + 256u);
 }
 
+TEST(AddressSpaceTest, AtWalksBlocksInOrder) {
+  auto inc = parseTargets({"10.0.0.1", "10.0.1.0/30", "10.0.2.5-7"});
+  ASSERT_TRUE(inc.ok());
+  auto space = AddressSpace::build(*inc, {});
+  ASSERT_TRUE(space.ok());
+  ASSERT_EQ(space->size(), 8u);
+  const char* expected[] = {"10.0.0.1", "10.0.1.0", "10.0.1.1", "10.0.1.2",
+                            "10.0.1.3", "10.0.2.5", "10.0.2.6", "10.0.2.7"};
+  for (uint64_t i = 0; i < 8; ++i) EXPECT_EQ(space->at(i).to_string(), expected[i]) << i;
+}
+
 TEST(AddressSpaceTest, HostNamesMustBeResolvedFirst) {
   auto inc = parseTargets({"printer.example"});
   ASSERT_TRUE(inc.ok());
