@@ -9,6 +9,8 @@ PACKAGES=(
   libboost-dev libssl-dev openssl ca-certificates
   protobuf-compiler libprotobuf-dev libabsl-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # storage: the PostgreSQL client library
+  libpq-dev
   # tests: GoogleTest, Python test servers, process tools
   libgtest-dev libgmock-dev python3 procps
   # a real PostgreSQL for STARTTLS tests (and storage)

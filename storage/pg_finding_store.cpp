@@ -509,17 +509,25 @@ absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFi
     if (!last.ok()) return last.status();
     w.add("f.id < $?::bigint", std::to_string(*last));
   }
-  if (filter.severities_size() > 0) {
+  // A single value is matched with "=", not "= ANY": PostgreSQL 15 cannot read a btree index
+  // in order under = ANY, and the page order (id) then costs a scan of the whole table.
+  if (filter.severities_size() == 1) {
+    w.add("f.severity = $?::smallint", std::to_string(filter.severities(0)));
+  } else if (filter.severities_size() > 1) {
     w.add("f.severity = ANY($?::smallint[])", enumArray<v1::Severity>(filter.severities()));
   }
   if (filter.min_severity() != v1::SEVERITY_UNSPECIFIED) {
     w.add("f.severity >= $?::smallint", std::to_string(filter.min_severity()));
   }
-  if (filter.rule_ids_size() > 0) {
+  if (filter.rule_ids_size() == 1) {
+    w.add("f.rule_id = $?", filter.rule_ids(0));
+  } else if (filter.rule_ids_size() > 1) {
     w.add("f.rule_id = ANY($?::text[])",
           pgTextArray({filter.rule_ids().begin(), filter.rule_ids().end()}));
   }
-  if (filter.states_size() > 0) {
+  if (filter.states_size() == 1) {
+    w.add("f.state = $?::smallint", std::to_string(filter.states(0)));
+  } else if (filter.states_size() > 1) {
     w.add("f.state = ANY($?::smallint[])", enumArray<v1::FindingState>(filter.states()));
   }
   if (!filter.address().empty()) w.add("a.address <<= $?::inet", filter.address());

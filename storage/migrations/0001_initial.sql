@@ -70,6 +70,8 @@ CREATE TABLE services (
   UNIQUE (address, port, transport)
 );
 CREATE INDEX services_asset_idx ON services (asset_id);
+-- Summaries and certificate counts join on the latest observation; retention keeps it.
+CREATE INDEX services_last_observation_idx ON services (last_observation_id);
 CREATE INDEX services_port_idx ON services (port);
 CREATE INDEX services_address_gist_idx ON services USING gist (address inet_ops);
 
@@ -199,6 +201,7 @@ CREATE TABLE findings (
 );
 -- The list query pages by id descending; each filter has an index that keeps that order.
 CREATE INDEX findings_state_severity_idx ON findings (state, severity, id);
+CREATE INDEX findings_state_idx ON findings (state, id);
 CREATE INDEX findings_rule_idx ON findings (rule_id, id);
 CREATE INDEX findings_asset_idx ON findings (asset_id, id);
 CREATE INDEX findings_last_seen_idx ON findings (last_seen);

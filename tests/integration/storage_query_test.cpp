@@ -257,3 +257,40 @@ TEST_F(StorageQueryTest, RetentionDropsOldObservationsButKeepsLatestAndFindings)
 
 }  // namespace
 }  // namespace tlsaudit::itest
+
+namespace tlsaudit::itest {
+namespace {
+
+TEST_F(StorageQueryTest, WaiversArePutReplacedListedAndDeleted) {
+  PgFindingStore store(*db_);
+  v1::Waiver w;
+  w.set_id("w-1");
+  w.set_rule_id("md5-signature");
+  w.set_reason("vendor root until firmware 2.0; ticket 'OPS-1'; DROP TABLE waivers; --");
+  w.set_owner("voice team");
+  w.mutable_selector()->set_cidr("10.0.1.0/24");
+  w.mutable_selector()->set_vendor("Yealink");
+  w.mutable_expires()->set_seconds(1900000000);
+  w.set_origin("waivers.yaml:3");
+  ASSERT_TRUE(store.putWaiver(w).ok());
+  w.set_owner("network team");  // same id: replaced, not added
+  ASSERT_TRUE(store.putWaiver(w).ok());
+  auto list = store.listWaivers();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].owner(), "network team");
+  EXPECT_EQ((*list)[0].reason(), w.reason());
+  EXPECT_EQ((*list)[0].selector().cidr(), "10.0.1.0/24");
+  EXPECT_EQ((*list)[0].expires().seconds(), 1900000000);
+  v1::Waiver bad = w;
+  bad.set_id("w-2");
+  bad.mutable_selector()->set_cidr("not a network");
+  EXPECT_EQ(store.putWaiver(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.putWaiver(v1::Waiver()).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store.deleteWaiver("w-1").ok());
+  EXPECT_EQ(store.deleteWaiver("w-1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store.listWaivers()->empty());
+}
+
+}  // namespace
+}  // namespace tlsaudit::itest
