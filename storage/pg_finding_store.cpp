@@ -213,7 +213,9 @@ WITH inc AS (
     tags = EXCLUDED.tags,
     waiver_id = EXCLUDED.waiver_id,
     last_seen = GREATEST(findings.last_seen, EXCLUDED.last_seen),
-    last_scan_id = EXCLUDED.last_scan_id,
+    -- A result that arrives late (an older scan) does not move "last" backwards.
+    last_scan_id = CASE WHEN EXCLUDED.last_seen >= findings.last_seen THEN EXCLUDED.last_scan_id
+                        ELSE findings.last_scan_id END,
     state_changed = CASE WHEN findings.state <> EXCLUDED.state THEN EXCLUDED.state_changed
                          ELSE findings.state_changed END
   RETURNING id, rule_id
@@ -247,7 +249,10 @@ WITH inc AS (
 ), member AS (
   INSERT INTO scan_findings (scan_id, finding_id) SELECT $3, id FROM up ON CONFLICT DO NOTHING
 ), latest AS (
-  UPDATE services SET last_observation_id = $5, last_scan_id = $3 WHERE id = $1
+  UPDATE services SET last_observation_id = $5, last_scan_id = $3
+  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM observations o
+                                WHERE o.id = services.last_observation_id
+                                  AND o.observed_at > $4::timestamptz)
 )
 SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
 
