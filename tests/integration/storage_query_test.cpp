@@ -142,25 +142,53 @@ TEST_F(StorageQueryTest, KeysetPagesCoverEveryFindingOnce) {
     ASSERT_TRUE(
         store.ingest(makeHostResult(scan, "10.9.0." + std::to_string(h + 1), 443, many)).ok());
   }
+  // Without an address: newest first by id. With one: by (address, id).
+  for (bool by_address : {false, true}) {
+    v1::FindingFilter f;
+    if (by_address) {
+      f.set_address("10.9.0.0/24");
+    } else {
+      f.add_rule_ids("r1");
+      f.add_rule_ids("r2");
+      f.add_rule_ids("r3");
+      f.add_rule_ids("r4");
+      f.add_rule_ids("r5");
+    }
+    std::set<std::string> ids;
+    std::vector<int> sizes;
+    std::string token;
+    std::pair<uint32_t, int64_t> previous = {0, 0};
+    int64_t previous_id = INT64_MAX;
+    do {
+      auto page = store.listFindings(f, by_address ? 100 : 20, token);
+      ASSERT_TRUE(page.ok()) << page.status();
+      sizes.push_back(page->findings_size());
+      for (const auto& finding : page->findings()) {
+        EXPECT_TRUE(ids.insert(finding.id()).second) << "duplicate " << finding.id();
+        int64_t id = std::stoll(finding.id());
+        if (by_address) {
+          // The last octet orders the addresses of 10.9.0.0/24.
+          uint32_t octet = std::stoul(finding.asset().substr(finding.asset().rfind('.') + 1));
+          std::pair<uint32_t, int64_t> key = {octet, id};
+          EXPECT_GT(key, previous) << finding.asset() << " " << id;
+          previous = key;
+        } else {
+          EXPECT_LT(id, previous_id);  // newest first, strictly
+          previous_id = id;
+        }
+      }
+      token = page->next_page_token();
+    } while (!token.empty());
+    if (by_address) {
+      EXPECT_THAT(sizes, ElementsAre(100, 100, 50));
+      EXPECT_EQ(ids.size(), 250u);
+    } else {
+      EXPECT_THAT(sizes, ElementsAre(20, 20, 10));  // 5 rules x 10 hosts
+      EXPECT_EQ(ids.size(), 50u);
+    }
+  }
   v1::FindingFilter f;
   f.set_address("10.9.0.0/24");
-  std::set<std::string> ids;
-  std::vector<int> sizes;
-  std::string token;
-  int64_t previous = INT64_MAX;
-  do {
-    auto page = store.listFindings(f, 100, token);
-    ASSERT_TRUE(page.ok()) << page.status();
-    sizes.push_back(page->findings_size());
-    for (const auto& finding : page->findings()) {
-      EXPECT_TRUE(ids.insert(finding.id()).second) << "duplicate " << finding.id();
-      EXPECT_LT(std::stoll(finding.id()), previous);  // newest first, strictly
-      previous = std::stoll(finding.id());
-    }
-    token = page->next_page_token();
-  } while (!token.empty());
-  EXPECT_THAT(sizes, ElementsAre(100, 100, 50));
-  EXPECT_EQ(ids.size(), 250u);
   // A token of another list is refused rather than used.
   auto other = store.listFindings(f, 100, storage::encodePageToken("assets", "5"));
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
