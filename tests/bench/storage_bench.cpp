@@ -339,15 +339,16 @@ int main(int argc, char** argv) {
     if (have < a.findings) {
       auto t0 = Clock::now();
       auto r = db->exec(
-          "INSERT INTO findings (asset_id, service_id, rule_id, severity, state, title, evidence,"
+          "INSERT INTO findings (asset_id, service_id, address, rule_id, severity, state, title,"
+          " evidence,"
           " profiles, first_seen, last_seen, last_scan_id, state_changed)"
-          " SELECT s.asset_id, s.id, 'extra-rule-' || g, 1 + (s.id + g) % 5,"
+          " SELECT s.asset_id, s.id, a.address, 'extra-rule-' || g, 1 + (s.id + g) % 5,"
           "  CASE WHEN (s.id + g) % 10 < 7 THEN 1 WHEN (s.id + g) % 10 < 9 THEN 2 ELSE 3 END,"
           "  'Extra rule ' || g, 'generated', ARRAY['baseline',"
           "  (ARRAY['pci-dss-4.0','nist-800-52r2','mozilla-intermediate','bsi-tr-02102-2'])"
           "  [1 + (s.id + g) % 4]], now() - make_interval(days => ((s.id + g) % 90)::int),"
           "  now() - make_interval(hours => ((s.id * 7 + g) % 2000)::int), $2::bigint, now()"
-          " FROM services s, generate_series(1, $1::int) AS g"
+          " FROM services s JOIN assets a ON a.id = s.asset_id, generate_series(1, $1::int) AS g"
           " ORDER BY g, s.id LIMIT $3::bigint",
           {std::to_string((a.findings - have) /
                               std::max<int64_t>(1, std::stoll(value(*db,
