@@ -11,6 +11,8 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   # rules: YAML policy files, RE2 for `matches`
   libyaml-cpp-dev libre2-dev
+  # storage: the PostgreSQL client library
+  libpq-dev
   # tests: GoogleTest, Python test servers, process tools
   libgtest-dev libgmock-dev python3 procps
   # SARIF output is validated against a JSON schema in the tests

@@ -77,7 +77,11 @@ void HostResultWriter::work() {
     }
     if (connection != nullptr) outcome = PgFindingStore(*connection).ingest(*front);
 
-    bool transient = !outcome.ok() && (outcome.status().code() == absl::StatusCode::kUnavailable ||
+    // Lost sessions, deadlocks and serialization failures pass; retrying them is always right
+    // (ingest is idempotent). Anything else may be the result itself and is retried a few times.
+    auto code = outcome.status().code();
+    bool transient = !outcome.ok() && (code == absl::StatusCode::kUnavailable ||
+                                       code == absl::StatusCode::kAborted ||
                                        (connection != nullptr && connection->broken()));
     if (!outcome.ok() && (transient || ++attempts < options_.max_attempts)) {
       if (connection != nullptr && connection->broken()) connection.reset();

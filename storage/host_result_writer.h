@@ -26,8 +26,9 @@ struct HostResultWriterOptions {
   size_t buffer_capacity = 10000;  // host results held (including the one being written)
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
-  // Attempts for errors other than a lost or unreachable server (those are retried for as
-  // long as it takes); a result still failing after them is given up and reported.
+  // Attempts for errors other than a lost or unreachable server, a deadlock or a serialization
+  // failure (those are retried for as long as it takes); a result still failing after them is
+  // given up and reported.
   int max_attempts = 5;
 };
 

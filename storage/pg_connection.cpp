@@ -104,6 +104,10 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::connect(
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", why));
   }
   std::unique_ptr<PgConnection> c(new PgConnection(conn));
+  for (const auto& [name, value] : options.settings) {
+    auto set = c->exec("SELECT set_config($1, $2, false)", {name, value});
+    if (!set.ok()) return set.status();
+  }
   if (options.statement_timeout.count() > 0) {
     auto set = c->exec("SELECT set_config('statement_timeout', $1, false)",
                        {std::to_string(options.statement_timeout.count())});

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -63,6 +64,12 @@ struct PgConnectOptions {
   // Every statement on the connection is cancelled by the server after this; 0 disables.
   std::chrono::milliseconds statement_timeout{30000};
   std::string application_name = "tlsaudit";
+  // Session settings applied after connecting (set_config). random_page_cost 1.1 tells the
+  // planner that index reads are cheap (SSD, or a working set in memory): findings are written
+  // scan by scan, so one rule's rows cluster in id order, and with the default of 4 the planner
+  // prefers walking the primary key backwards past hundreds of thousands of other rules' rows
+  // over the (rule_id, id) index (165 ms instead of 2 ms for a page; see tests/bench).
+  std::vector<std::pair<std::string, std::string>> settings = {{"random_page_cost", "1.1"}};
 };
 
 // Maps a PostgreSQL error to a status code: connection loss and "server shutting down" are

@@ -196,14 +196,15 @@ WITH inc AS (
          refs text[], tags text[], state smallint, waiver_id text, event text,
          from_state smallint)
 ), up AS (
-  INSERT INTO findings (asset_id, service_id, rule_id, severity, state, title, evidence,
-                        profiles, references_, tags, waiver_id, first_seen, last_seen,
+  INSERT INTO findings (asset_id, service_id, address, rule_id, severity, state, title,
+                        evidence, profiles, references_, tags, waiver_id, first_seen, last_seen,
                         last_scan_id, state_changed)
-  SELECT $2, $1, rule_id, severity, state, title, evidence, profiles, refs, tags, waiver_id,
-         $4::timestamptz, $4::timestamptz, $3, $4::timestamptz
+  SELECT $2, $1, $8::inet, rule_id, severity, state, title, evidence, profiles, refs, tags,
+         waiver_id, $4::timestamptz, $4::timestamptz, $3, $4::timestamptz
   FROM inc ORDER BY rule_id
   ON CONFLICT (service_id, rule_id) DO UPDATE SET
     asset_id = EXCLUDED.asset_id,
+    address = EXCLUDED.address,
     severity = EXCLUDED.severity,
     state = EXCLUDED.state,
     title = EXCLUDED.title,
@@ -213,7 +214,9 @@ WITH inc AS (
     tags = EXCLUDED.tags,
     waiver_id = EXCLUDED.waiver_id,
     last_seen = GREATEST(findings.last_seen, EXCLUDED.last_seen),
-    last_scan_id = EXCLUDED.last_scan_id,
+    -- A result that arrives late (an older scan) does not move "last" backwards.
+    last_scan_id = CASE WHEN EXCLUDED.last_seen >= findings.last_seen THEN EXCLUDED.last_scan_id
+                        ELSE findings.last_scan_id END,
     state_changed = CASE WHEN findings.state <> EXCLUDED.state THEN EXCLUDED.state_changed
                          ELSE findings.state_changed END
   RETURNING id, rule_id
@@ -247,7 +250,10 @@ WITH inc AS (
 ), member AS (
   INSERT INTO scan_findings (scan_id, finding_id) SELECT $3, id FROM up ON CONFLICT DO NOTHING
 ), latest AS (
-  UPDATE services SET last_observation_id = $5, last_scan_id = $3 WHERE id = $1
+  UPDATE services SET last_observation_id = $5, last_scan_id = $3
+  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM observations o
+                                WHERE o.id = services.last_observation_id
+                                  AND o.observed_at > $4::timestamptz)
 )
 SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
 
@@ -476,6 +482,15 @@ class Where {
     f.replace(at, 2, "$" + std::to_string(params_.size()));
     clauses_.push_back(std::move(f));
   }
+  // A fragment with two "$?".
+  void add(std::string_view fragment, std::string first, std::string second) {
+    std::string f(fragment);
+    params_.push_back(std::move(first));
+    f.replace(f.find("$?"), 2, "$" + std::to_string(params_.size()));
+    params_.push_back(std::move(second));
+    f.replace(f.find("$?"), 2, "$" + std::to_string(params_.size()));
+    clauses_.push_back(std::move(f));
+  }
   std::string sql() const {
     std::string out;
     for (size_t i = 0; i < clauses_.size(); ++i)
@@ -504,25 +519,49 @@ absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFi
                                                              const std::string& page_token) {
   if (page_size < 1 || page_size > 1000) return invalid("page size must be 1..1000");
   Where w;
-  if (!page_token.empty()) {
+  // With an address or CIDR the page order is (address, id) and the token carries both (see
+  // findings_address_idx); otherwise newest first by id.
+  bool by_address = !filter.address().empty();
+  if (!page_token.empty() && by_address) {
+    auto last = decodePageToken("findings-by-address", page_token);
+    if (!last.ok()) return last.status();
+    size_t bar = last->find('|');
+    int64_t id = 0;
+    if (bar == std::string::npos ||
+        std::from_chars(last->data() + bar + 1, last->data() + last->size(), id).ec !=
+            std::errc() ||
+        id <= 0) {
+      return invalid("invalid page token");
+    }
+    // Row comparison: btree reads it as the start of the range.
+    w.add("(f.address, f.id) > ($?::inet, $?::bigint)", last->substr(0, bar), std::to_string(id));
+  } else if (!page_token.empty()) {
     auto last = decodeIdPageToken("findings", page_token);
     if (!last.ok()) return last.status();
     w.add("f.id < $?::bigint", std::to_string(*last));
   }
-  if (filter.severities_size() > 0) {
+  // A single value is matched with "=", not "= ANY": PostgreSQL 15 cannot read a btree index
+  // in order under = ANY, and the page order (id) then costs a scan of the whole table.
+  if (filter.severities_size() == 1) {
+    w.add("f.severity = $?::smallint", std::to_string(filter.severities(0)));
+  } else if (filter.severities_size() > 1) {
     w.add("f.severity = ANY($?::smallint[])", enumArray<v1::Severity>(filter.severities()));
   }
   if (filter.min_severity() != v1::SEVERITY_UNSPECIFIED) {
     w.add("f.severity >= $?::smallint", std::to_string(filter.min_severity()));
   }
-  if (filter.rule_ids_size() > 0) {
+  if (filter.rule_ids_size() == 1) {
+    w.add("f.rule_id = $?", filter.rule_ids(0));
+  } else if (filter.rule_ids_size() > 1) {
     w.add("f.rule_id = ANY($?::text[])",
           pgTextArray({filter.rule_ids().begin(), filter.rule_ids().end()}));
   }
-  if (filter.states_size() > 0) {
+  if (filter.states_size() == 1) {
+    w.add("f.state = $?::smallint", std::to_string(filter.states(0)));
+  } else if (filter.states_size() > 1) {
     w.add("f.state = ANY($?::smallint[])", enumArray<v1::FindingState>(filter.states()));
   }
-  if (!filter.address().empty()) w.add("a.address <<= $?::inet", filter.address());
+  if (by_address) w.add("f.address <<= $?::inet", filter.address());
   if (!filter.vendor().empty()) w.add("lower(a.vendor) = lower($?)", filter.vendor());
   if (!filter.model().empty()) w.add("lower(a.model) = lower($?)", filter.model());
   if (!filter.profile().empty()) {
@@ -533,17 +572,23 @@ absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFi
     if (!isDecimalId(filter.scan_id())) return invalid("scan_id must be a scan id");
     w.add("f.last_scan_id = $?::bigint", filter.scan_id());
   }
-  std::string sql = absl::StrCat("SELECT ", kFindingColumns,
-                                 " FROM findings f JOIN assets a ON a.id = f.asset_id"
-                                 " JOIN services s ON s.id = f.service_id",
-                                 w.sql(), " ORDER BY f.id DESC LIMIT ", w.next());
+  std::string sql =
+      absl::StrCat("SELECT ", kFindingColumns,
+                   " FROM findings f JOIN assets a ON a.id = f.asset_id"
+                   " JOIN services s ON s.id = f.service_id",
+                   w.sql(), by_address ? " ORDER BY f.address, f.id" : " ORDER BY f.id DESC",
+                   " LIMIT ", w.next());
   w.params().push_back(std::to_string(page_size + 1));
   auto r = c_.exec(sql, w.params());
   if (!r.ok()) return r.status();
   v1::FindingPage page;
   int n = std::min(r->rows(), page_size);
   for (int i = 0; i < n; ++i) *page.add_findings() = findingFromRow(*r, i);
-  if (r->rows() > page_size) {
+  if (r->rows() > page_size && by_address) {
+    page.set_next_page_token(encodePageToken(
+        "findings-by-address",
+        absl::StrCat(page.findings(n - 1).asset(), "|", page.findings(n - 1).id())));
+  } else if (r->rows() > page_size) {
     page.set_next_page_token(encodePageToken("findings", page.findings(n - 1).id()));
   }
   return page;

@@ -70,6 +70,8 @@ CREATE TABLE services (
   UNIQUE (address, port, transport)
 );
 CREATE INDEX services_asset_idx ON services (asset_id);
+-- Summaries and certificate counts join on the latest observation; retention keeps it.
+CREATE INDEX services_last_observation_idx ON services (last_observation_id);
 CREATE INDEX services_port_idx ON services (port);
 CREATE INDEX services_address_gist_idx ON services USING gist (address inet_ops);
 
@@ -182,6 +184,7 @@ CREATE TABLE findings (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   asset_id        bigint NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
   service_id      bigint NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+  address         inet NOT NULL,  -- the asset's primary address, copied for the CIDR index
   rule_id         text NOT NULL,
   severity        smallint NOT NULL,  -- tlsaudit.v1.Severity
   state           smallint NOT NULL,  -- tlsaudit.v1.FindingState
@@ -199,8 +202,12 @@ CREATE TABLE findings (
 );
 -- The list query pages by id descending; each filter has an index that keeps that order.
 CREATE INDEX findings_state_severity_idx ON findings (state, severity, id);
+CREATE INDEX findings_state_idx ON findings (state, id);
 CREATE INDEX findings_rule_idx ON findings (rule_id, id);
 CREATE INDEX findings_asset_idx ON findings (asset_id, id);
+-- Address and CIDR filters page by (address, id): PostgreSQL reads `address <<= cidr` as a
+-- range of this index, so a wide subnet does not mean scanning past other subnets' rows.
+CREATE INDEX findings_address_idx ON findings (address, id);
 CREATE INDEX findings_last_seen_idx ON findings (last_seen);
 CREATE INDEX findings_last_scan_idx ON findings (last_scan_id);
 CREATE INDEX findings_profiles_idx ON findings USING gin (profiles);

@@ -7,6 +7,8 @@
 #   tests/bench/run_storage.sh [--observations 100000] [--writers 2] [--findings 1000000]
 #                              [--queries 2000] [--fast-commit]
 #
+# TLSAUDIT_BENCH_KEEP=1 leaves the cluster running afterwards (to look at plans) and prints how
+# to reach and stop it.
 # --fast-commit sets synchronous_commit = off (commits are acknowledged before their WAL is
 # flushed: a server crash can lose the last few hundred milliseconds of results).
 set -euo pipefail
@@ -28,6 +30,10 @@ dir=$(mktemp -d "$PWD/build/bench/pg-XXXXXX")
 chown postgres "$dir"
 as_pg() { runuser -u postgres -- env -C "$dir" "$@"; }
 cleanup() {
+  if [[ ${TLSAUDIT_BENCH_KEEP:-0} == 1 ]]; then
+    echo "kept: psql -h $dir -U postgres; stop: runuser -u postgres -- $PGBIN/pg_ctl -D $dir/data stop && rm -rf $dir"
+    return
+  fi
   as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$dir"
 }

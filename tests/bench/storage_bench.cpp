@@ -35,6 +35,7 @@ struct Args {
   int writers = 2;
   int findings = 1000000;
   int queries = 2000;
+  bool queries_only = false;  // the database was filled by an earlier run (TLSAUDIT_BENCH_KEEP)
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -249,6 +250,8 @@ int main(int argc, char** argv) {
       a.findings = std::stoi(next());
     } else if (k == "--queries") {
       a.queries = std::stoi(next());
+    } else if (k == "--queries-only") {
+      a.queries_only = true;
     } else {
       die("unknown option " + k);
     }
@@ -262,102 +265,107 @@ int main(int argc, char** argv) {
   auto scan = st::PgScanQueue(*db).createScan(scan_proto);
   if (!scan.ok()) die("cannot create a scan");
 
-  // ---- ingest ------------------------------------------------------------------------------
-  // Hosts have 1, 2 or 3 services (2 on average); build the hosts up front so the timing is
-  // the database's, not the generator's.
-  std::vector<v1::HostResult> hosts;
-  int obs = 0;
-  for (int i = 0; obs < a.observations; ++i) {
-    int n = std::min(1 + i % 3, a.observations - obs);
-    hosts.push_back(makeHost(scan->id(), i, n));
-    obs += n;
-  }
-  size_t report_bytes = 0;
-  for (const auto& s : hosts[0].services()) report_bytes += s.report().ByteSizeLong();
-  std::printf("ingest: %d observations in %zu hosts, %d writers (report ~%zu bytes protobuf)\n",
-              obs, hosts.size(), a.writers, report_bytes / hosts[0].services_size());
-  std::atomic<size_t> next{0};
-  std::atomic<int> errors{0}, retries{0};
-  auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int w = 0; w < a.writers; ++w) {
-    threads.emplace_back([&] {
-      auto c = connect(a.dsn);
-      st::PgFindingStore store(*c);
-      for (size_t i; (i = next++) < hosts.size();) {
-        for (int attempt = 0;; ++attempt) {
-          auto r = store.ingest(hosts[i]);
-          if (r.ok()) break;
-          if (r.status().code() == absl::StatusCode::kAborted && attempt < 5) {
-            ++retries;
-            continue;
+  if (!a.queries_only) {
+    // ---- ingest ------------------------------------------------------------------------------
+    // Hosts have 1, 2 or 3 services (2 on average); build the hosts up front so the timing is
+    // the database's, not the generator's.
+    std::vector<v1::HostResult> hosts;
+    int obs = 0;
+    for (int i = 0; obs < a.observations; ++i) {
+      int n = std::min(1 + i % 3, a.observations - obs);
+      hosts.push_back(makeHost(scan->id(), i, n));
+      obs += n;
+    }
+    size_t report_bytes = 0;
+    for (const auto& s : hosts[0].services()) report_bytes += s.report().ByteSizeLong();
+    std::printf("ingest: %d observations in %zu hosts, %d writers (report ~%zu bytes protobuf)\n",
+                obs, hosts.size(), a.writers, report_bytes / hosts[0].services_size());
+    std::atomic<size_t> next{0};
+    std::atomic<int> errors{0}, retries{0};
+    auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int w = 0; w < a.writers; ++w) {
+      threads.emplace_back([&] {
+        auto c = connect(a.dsn);
+        st::PgFindingStore store(*c);
+        for (size_t i; (i = next++) < hosts.size();) {
+          for (int attempt = 0;; ++attempt) {
+            auto r = store.ingest(hosts[i]);
+            if (r.ok()) break;
+            if (r.status().code() == absl::StatusCode::kAborted && attempt < 5) {
+              ++retries;
+              continue;
+            }
+            std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
+            ++errors;
+            break;
           }
-          std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
-          ++errors;
-          break;
         }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
-              obs / secs, hosts.size() / secs, errors.load(), retries.load());
-  std::printf(
-      "ingest: rows: observations %s, certificates %s (%s distinct leaves shared), "
-      "findings %s\n",
-      value(*db, "SELECT count(*) FROM observations").c_str(),
-      value(*db, "SELECT count(*) FROM certificates").c_str(),
-      value(*db,
-            "SELECT count(DISTINCT sha256) FROM observation_certificates oc WHERE "
-            "position = 0 AND (SELECT count(*) FROM observation_certificates x "
-            "WHERE x.sha256 = oc.sha256) > 1")
-          .c_str(),
-      value(*db, "SELECT count(*) FROM findings").c_str());
-  (void)db->exec("CHECKPOINT");
-  std::printf("database size after ingest: %s (observations+rows %s, certificates %s)\n",
-              value(*db, "SELECT pg_size_pretty(pg_database_size(current_database()))").c_str(),
-              value(*db,
-                    "SELECT pg_size_pretty(sum(pg_total_relation_size(c))) FROM unnest(ARRAY["
-                    "'observations','observation_versions','observation_cipher_suites',"
-                    "'observation_client_auth','observation_extensions',"
-                    "'observation_certificates']::regclass[]) c")
-                  .c_str(),
-              value(*db, "SELECT pg_size_pretty(pg_total_relation_size('certificates'))").c_str());
-  hosts.clear();
+      });
+    }
+    for (auto& t : threads) t.join();
+    double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
+                obs / secs, hosts.size() / secs, errors.load(), retries.load());
+    if (errors.load() > 0) die("ingest failed");
+    std::printf(
+        "ingest: rows: observations %s, certificates %s (%s distinct leaves shared), "
+        "findings %s\n",
+        value(*db, "SELECT count(*) FROM observations").c_str(),
+        value(*db, "SELECT count(*) FROM certificates").c_str(),
+        value(*db,
+              "SELECT count(DISTINCT sha256) FROM observation_certificates oc WHERE "
+              "position = 0 AND (SELECT count(*) FROM observation_certificates x "
+              "WHERE x.sha256 = oc.sha256) > 1")
+            .c_str(),
+        value(*db, "SELECT count(*) FROM findings").c_str());
+    (void)db->exec("CHECKPOINT");
+    std::printf(
+        "database size after ingest: %s (observations+rows %s, certificates %s)\n",
+        value(*db, "SELECT pg_size_pretty(pg_database_size(current_database()))").c_str(),
+        value(*db,
+              "SELECT pg_size_pretty(sum(pg_total_relation_size(c))) FROM unnest(ARRAY["
+              "'observations','observation_versions','observation_cipher_suites',"
+              "'observation_client_auth','observation_extensions',"
+              "'observation_certificates']::regclass[]) c")
+            .c_str(),
+        value(*db, "SELECT pg_size_pretty(pg_total_relation_size('certificates'))").c_str());
+    hosts.clear();
 
-  // ---- a million findings ----------------------------------------------------------------
-  // Ingest made three per service; the rest are generated in SQL over the same services, with
-  // the spread of rules, severities, states and profiles a fleet gives.
-  int64_t have = std::stoll(value(*db, "SELECT count(*) FROM findings"));
-  if (have < a.findings) {
-    auto t0 = Clock::now();
-    auto r = db->exec(
-        "INSERT INTO findings (asset_id, service_id, rule_id, severity, state, title, evidence,"
-        " profiles, first_seen, last_seen, last_scan_id, state_changed)"
-        " SELECT s.asset_id, s.id, 'extra-rule-' || g, 1 + (s.id + g) % 5,"
-        "  CASE WHEN (s.id + g) % 10 < 7 THEN 1 WHEN (s.id + g) % 10 < 9 THEN 2 ELSE 3 END,"
-        "  'Extra rule ' || g, 'generated', ARRAY['baseline',"
-        "  (ARRAY['pci-dss-4.0','nist-800-52r2','mozilla-intermediate','bsi-tr-02102-2'])"
-        "  [1 + (s.id + g) % 4]], now() - make_interval(days => ((s.id + g) % 90)::int),"
-        "  now() - make_interval(hours => ((s.id * 7 + g) % 2000)::int), $2::bigint, now()"
-        " FROM services s, generate_series(1, $1::int) AS g"
-        " ORDER BY g, s.id LIMIT $3::bigint",
-        {std::to_string((a.findings - have) /
-                            std::max<int64_t>(1, std::stoll(value(*db,
-                                                                  "SELECT count(*) FROM "
-                                                                  "services"))) +
-                        1),
-         scan->id(), std::to_string(a.findings - have)});
-    if (!r.ok()) die(std::string(r.status().message()));
-    (void)db->exec("VACUUM ANALYZE findings");
-    std::printf("findings: %s in total (generated in %.1f s)\n",
-                value(*db, "SELECT count(*) FROM findings").c_str(),
-                std::chrono::duration<double>(Clock::now() - t0).count());
+    // ---- a million findings ----------------------------------------------------------------
+    // Ingest made three per service; the rest are generated in SQL over the same services, with
+    // the spread of rules, severities, states and profiles a fleet gives.
+    int64_t have = std::stoll(value(*db, "SELECT count(*) FROM findings"));
+    if (have < a.findings) {
+      auto t0 = Clock::now();
+      auto r = db->exec(
+          "INSERT INTO findings (asset_id, service_id, address, rule_id, severity, state, title,"
+          " evidence,"
+          " profiles, first_seen, last_seen, last_scan_id, state_changed)"
+          " SELECT s.asset_id, s.id, a.address, 'extra-rule-' || g, 1 + (s.id + g) % 5,"
+          "  CASE WHEN (s.id + g) % 10 < 7 THEN 1 WHEN (s.id + g) % 10 < 9 THEN 2 ELSE 3 END,"
+          "  'Extra rule ' || g, 'generated', ARRAY['baseline',"
+          "  (ARRAY['pci-dss-4.0','nist-800-52r2','mozilla-intermediate','bsi-tr-02102-2'])"
+          "  [1 + (s.id + g) % 4]], now() - make_interval(days => ((s.id + g) % 90)::int),"
+          "  now() - make_interval(hours => ((s.id * 7 + g) % 2000)::int), $2::bigint, now()"
+          " FROM services s JOIN assets a ON a.id = s.asset_id, generate_series(1, $1::int) AS g"
+          " ORDER BY g, s.id LIMIT $3::bigint",
+          {std::to_string((a.findings - have) /
+                              std::max<int64_t>(1, std::stoll(value(*db,
+                                                                    "SELECT count(*) FROM "
+                                                                    "services"))) +
+                          1),
+           scan->id(), std::to_string(a.findings - have)});
+      if (!r.ok()) die(std::string(r.status().message()));
+      (void)db->exec("VACUUM ANALYZE findings");
+      std::printf("findings: %s in total (generated in %.1f s)\n",
+                  value(*db, "SELECT count(*) FROM findings").c_str(),
+                  std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    (void)db->exec("ANALYZE");
   }
-  (void)db->exec("ANALYZE");
-
   // ---- list findings: keyset pages of 100 with filters ----------------------------------
+  (void)db->exec("ANALYZE findings");
   st::PgFindingStore store(*db);
   std::vector<std::pair<std::string, v1::FindingFilter>> filters;
   {
@@ -370,7 +378,7 @@ int main(int argc, char** argv) {
     f.add_rule_ids("md5-signature");
     filters.push_back({"rule", f});
     f.Clear();
-    f.set_address("10.0.128.0/20");
+    f.set_address("10.0.16.0/20");  // hosts 4096..8191, inside every run of 8192+ hosts
     filters.push_back({"cidr", f});
     f.Clear();
     f.set_vendor("yealink");
@@ -414,5 +422,5 @@ int main(int argc, char** argv) {
   }
   std::printf("database size at the end: %s\n",
               value(*db, "SELECT pg_size_pretty(pg_database_size(current_database()))").c_str());
-  return errors.load() == 0 ? 0 : 1;
+  return 0;
 }

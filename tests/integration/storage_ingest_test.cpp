@@ -222,6 +222,21 @@ TEST_F(StorageIngestTest, DiffBetweenScansIsNewResolvedPersisting) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StorageIngestTest, ALateResultOfAnOlderScanDoesNotBecomeTheLatest) {
+  std::string s1 = createScan(*db_), s2 = createScan(*db_);
+  ingestOk(makeHostResult(s2, "10.4.0.1", 443, {makeFinding("a", v1::HIGH)}));
+  // Scan 1 observed an hour earlier, but its result is written after scan 2's.
+  auto late = ingestOk(makeHostResult(s1, "10.4.0.1", 443, {makeFinding("a", v1::HIGH)}));
+  EXPECT_EQ(late.services_stored(), 1u);  // kept as history
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observations"), 2);
+  EXPECT_EQ(queryValue(*db_, "SELECT last_scan_id FROM services"), s2);
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT o.scan_id FROM services s JOIN observations o ON"
+                       " o.id = s.last_observation_id"),
+            s2);
+  EXPECT_EQ(queryValue(*db_, "SELECT last_scan_id FROM findings"), s2);
+}
+
 TEST_F(StorageIngestTest, ConcurrentWritersSharingCertificatesStoreEverythingOnce) {
   constexpr int kWriters = 4, kHostsEach = 40;
   std::string scan = createScan(*db_);

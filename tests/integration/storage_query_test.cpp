@@ -142,25 +142,53 @@ TEST_F(StorageQueryTest, KeysetPagesCoverEveryFindingOnce) {
     ASSERT_TRUE(
         store.ingest(makeHostResult(scan, "10.9.0." + std::to_string(h + 1), 443, many)).ok());
   }
+  // Without an address: newest first by id. With one: by (address, id).
+  for (bool by_address : {false, true}) {
+    v1::FindingFilter f;
+    if (by_address) {
+      f.set_address("10.9.0.0/24");
+    } else {
+      f.add_rule_ids("r1");
+      f.add_rule_ids("r2");
+      f.add_rule_ids("r3");
+      f.add_rule_ids("r4");
+      f.add_rule_ids("r5");
+    }
+    std::set<std::string> ids;
+    std::vector<int> sizes;
+    std::string token;
+    std::pair<uint32_t, int64_t> previous = {0, 0};
+    int64_t previous_id = INT64_MAX;
+    do {
+      auto page = store.listFindings(f, by_address ? 100 : 20, token);
+      ASSERT_TRUE(page.ok()) << page.status();
+      sizes.push_back(page->findings_size());
+      for (const auto& finding : page->findings()) {
+        EXPECT_TRUE(ids.insert(finding.id()).second) << "duplicate " << finding.id();
+        int64_t id = std::stoll(finding.id());
+        if (by_address) {
+          // The last octet orders the addresses of 10.9.0.0/24.
+          uint32_t octet = std::stoul(finding.asset().substr(finding.asset().rfind('.') + 1));
+          std::pair<uint32_t, int64_t> key = {octet, id};
+          EXPECT_GT(key, previous) << finding.asset() << " " << id;
+          previous = key;
+        } else {
+          EXPECT_LT(id, previous_id);  // newest first, strictly
+          previous_id = id;
+        }
+      }
+      token = page->next_page_token();
+    } while (!token.empty());
+    if (by_address) {
+      EXPECT_THAT(sizes, ElementsAre(100, 100, 50));
+      EXPECT_EQ(ids.size(), 250u);
+    } else {
+      EXPECT_THAT(sizes, ElementsAre(20, 20, 10));  // 5 rules x 10 hosts
+      EXPECT_EQ(ids.size(), 50u);
+    }
+  }
   v1::FindingFilter f;
   f.set_address("10.9.0.0/24");
-  std::set<std::string> ids;
-  std::vector<int> sizes;
-  std::string token;
-  int64_t previous = INT64_MAX;
-  do {
-    auto page = store.listFindings(f, 100, token);
-    ASSERT_TRUE(page.ok()) << page.status();
-    sizes.push_back(page->findings_size());
-    for (const auto& finding : page->findings()) {
-      EXPECT_TRUE(ids.insert(finding.id()).second) << "duplicate " << finding.id();
-      EXPECT_LT(std::stoll(finding.id()), previous);  // newest first, strictly
-      previous = std::stoll(finding.id());
-    }
-    token = page->next_page_token();
-  } while (!token.empty());
-  EXPECT_THAT(sizes, ElementsAre(100, 100, 50));
-  EXPECT_EQ(ids.size(), 250u);
   // A token of another list is refused rather than used.
   auto other = store.listFindings(f, 100, storage::encodePageToken("assets", "5"));
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
@@ -253,6 +281,43 @@ TEST_F(StorageQueryTest, RetentionDropsOldObservationsButKeepsLatestAndFindings)
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM finding_events"), events_before);
   EXPECT_EQ(PgInventoryStore(*db_).dropObservationsOlderThan(0).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tlsaudit::itest
+
+namespace tlsaudit::itest {
+namespace {
+
+TEST_F(StorageQueryTest, WaiversArePutReplacedListedAndDeleted) {
+  PgFindingStore store(*db_);
+  v1::Waiver w;
+  w.set_id("w-1");
+  w.set_rule_id("md5-signature");
+  w.set_reason("vendor root until firmware 2.0; ticket 'OPS-1'; DROP TABLE waivers; --");
+  w.set_owner("voice team");
+  w.mutable_selector()->set_cidr("10.0.1.0/24");
+  w.mutable_selector()->set_vendor("Yealink");
+  w.mutable_expires()->set_seconds(1900000000);
+  w.set_origin("waivers.yaml:3");
+  ASSERT_TRUE(store.putWaiver(w).ok());
+  w.set_owner("network team");  // same id: replaced, not added
+  ASSERT_TRUE(store.putWaiver(w).ok());
+  auto list = store.listWaivers();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].owner(), "network team");
+  EXPECT_EQ((*list)[0].reason(), w.reason());
+  EXPECT_EQ((*list)[0].selector().cidr(), "10.0.1.0/24");
+  EXPECT_EQ((*list)[0].expires().seconds(), 1900000000);
+  v1::Waiver bad = w;
+  bad.set_id("w-2");
+  bad.mutable_selector()->set_cidr("not a network");
+  EXPECT_EQ(store.putWaiver(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.putWaiver(v1::Waiver()).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store.deleteWaiver("w-1").ok());
+  EXPECT_EQ(store.deleteWaiver("w-1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store.listWaivers()->empty());
 }
 
 }  // namespace
