@@ -3,7 +3,6 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -12,8 +11,6 @@
 namespace tlsaudit::rules {
 namespace {
 
-// A policy file larger than this is a mistake (or an attack on the loader), not a policy.
-constexpr size_t kMaxPolicyFileBytes = 4 * 1024 * 1024;
 // Evidence names at most this many matching items, then "(and N more)".
 constexpr size_t kMaxEvidenceItems = 8;
 
@@ -64,20 +61,6 @@ void appendUnique(std::vector<std::string>& to, const std::vector<std::string>& 
   for (const auto& s : from) {
     if (std::find(to.begin(), to.end(), s) == to.end()) to.push_back(s);
   }
-}
-
-absl::StatusOr<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(path + ": cannot open the file");
-  std::string data;
-  char buf[65536];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-    if (data.size() > kMaxPolicyFileBytes) {
-      return absl::InvalidArgumentError(path + ": larger than 4 MiB; not a policy file");
-    }
-  }
-  return data;
 }
 
 }  // namespace
@@ -192,13 +175,13 @@ absl::StatusOr<PolicyLibrary> PolicyLibrary::shipped() {
 }
 
 absl::Status PolicyLibrary::addFile(const std::string& path, bool user) {
-  auto data = readFile(path);
+  auto data = readUserFile(path, "policy file");
   if (!data.ok()) return data.status();
   return addText(*data, path, user);
 }
 
 absl::Status PolicyLibrary::addText(std::string_view body, const std::string& name, bool user) {
-  if (body.size() > kMaxPolicyFileBytes) {
+  if (body.size() > kMaxUserFileBytes) {
     return absl::InvalidArgumentError(name + ": larger than 4 MiB; not a policy file");
   }
   auto parsed = YamlDocument::parse(body, name);

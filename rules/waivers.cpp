@@ -6,8 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "rules/embedded.h"
 #include "rules/yaml_document.h"
@@ -17,7 +15,6 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr size_t kMaxWaiverFileBytes = 4 * 1024 * 1024;
 constexpr int64_t kDay = 86400;
 
 struct Address {
@@ -88,18 +85,15 @@ std::string selectorText(const v1::AssetSelector& s) {
 }  // namespace
 
 absl::StatusOr<WaiverSet> loadWaivers(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(path + ": cannot open the waivers file");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  std::string data = buf.str();
-  if (data.size() > kMaxWaiverFileBytes) {
-    return absl::InvalidArgumentError(path + ": larger than 4 MiB; not a waivers file");
-  }
-  return parseWaivers(data, path);
+  auto data = readUserFile(path, "waivers file");
+  if (!data.ok()) return data.status();
+  return parseWaivers(*data, path);
 }
 
 absl::StatusOr<WaiverSet> parseWaivers(std::string_view text, const std::string& name) {
+  if (text.size() > kMaxUserFileBytes) {
+    return absl::InvalidArgumentError(name + ": larger than 4 MiB; not a waivers file");
+  }
   auto doc = YamlDocument::parse(text, name);
   if (!doc.ok()) return doc.status();
   static const auto* schema = new YamlSchema(

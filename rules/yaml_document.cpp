@@ -3,11 +3,26 @@
 #include <re2/re2.h>
 
 #include <charconv>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 namespace tlsaudit::rules {
+
+absl::StatusOr<std::string> readUserFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(path + ": cannot open the " + std::string(what));
+  std::string data;
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    data.append(buf, static_cast<size_t>(in.gcount()));
+    if (data.size() > kMaxUserFileBytes) {
+      return absl::InvalidArgumentError(path + ": larger than 4 MiB; not a " + std::string(what));
+    }
+  }
+  return data;
+}
 
 std::string SourceLocation::text() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);

@@ -21,6 +21,15 @@ struct SourceLocation {
   std::string text() const;
 };
 
+// The largest rule, profile or waivers file accepted: anything bigger is a mistake (or an attack
+// on the loader), not a policy.
+inline constexpr size_t kMaxUserFileBytes = 4 * 1024 * 1024;
+
+// Reads a user's file, refusing it once more than kMaxUserFileBytes have been read (the size is
+// checked while reading, never after loading the whole file). `what` names the kind of file in
+// errors ("policy file", "waivers file").
+absl::StatusOr<std::string> readUserFile(const std::string& path, std::string_view what);
+
 // One parsed YAML file, kept with its text so errors can point into multi-line scalars.
 class YamlDocument {
  public:

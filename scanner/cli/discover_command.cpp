@@ -9,6 +9,7 @@
 
 #include "collectors/discovery/discovery.h"
 #include "scanner/cli/discovery_setup.h"
+#include "scanner/cli/wall_clock.h"
 #include "scanner/output/asset_format.h"
 
 namespace tlsaudit::scanner {
@@ -36,14 +37,6 @@ struct DiscoverArgs {
   bool stats = false;
   DiscoveryArgs discovery;
 };
-
-std::string nowRfc3339() {
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-  return google::protobuf::util::TimeUtil::ToString(
-      google::protobuf::util::TimeUtil::SecondsToTimestamp(secs));
-}
 
 int runDiscover(const DiscoverArgs& a) {
   auto fail = [](const std::string& msg) {

@@ -11,6 +11,7 @@
 #include "rules/policy.h"
 #include "rules/waivers.h"
 #include "rules/yaml_document.h"
+#include "scanner/cli/wall_clock.h"
 
 namespace tlsaudit::scanner {
 namespace {
@@ -21,12 +22,6 @@ struct RulesArgs {
   std::string profile;
   std::string id;
 };
-
-int64_t nowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int fail(const std::string& what, const std::string& msg) {
   std::cerr << "tlsaudit rules " << what << ": " << msg << "\n";
@@ -45,11 +40,9 @@ absl::StatusOr<rules::PolicyLibrary> library(const RulesArgs& a) {
 
 // The top-level key of a YAML file ("rules", "profile", "waivers"), or "" when unreadable.
 std::string fileKind(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  auto doc = rules::YamlDocument::parse(buf.str(), path);
+  auto text = rules::readUserFile(path, "policy file");
+  if (!text.ok()) return "";
+  auto doc = rules::YamlDocument::parse(*text, path);
   if (!doc.ok() || !doc->root().IsMap()) return "";
   for (const char* k : {"waivers", "profile", "rules"}) {
     if (doc->root()[k]) return k;
@@ -76,7 +69,7 @@ int runCheck(const RulesArgs& a) {
           status = 2;
         }
       }
-      for (const auto& p : rules::expiredWaivers(*set, nowSeconds())) {
+      for (const auto& p : rules::expiredWaivers(*set, nowUnixSeconds())) {
         std::cerr << p.where << ": warning: " << p.message << "\n";
       }
       if (!set->malformed.empty()) {

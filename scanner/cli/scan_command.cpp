@@ -14,6 +14,7 @@
 #include "collectors/fingerprint/signatures.h"
 #include "collectors/net/targets.h"
 #include "scanner/cli/discovery_setup.h"
+#include "scanner/cli/wall_clock.h"
 #include "scanner/output/asset_format.h"
 #include "scanner/output/findings_format.h"
 #include "scanner/output/report_format.h"
@@ -99,13 +100,6 @@ std::string endpointKey(const std::string& ip, uint32_t port) {
   return ip + "|" + std::to_string(port);
 }
 
-std::string nowRfc3339() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  return google::protobuf::util::TimeUtil::ToString(
-      google::protobuf::util::TimeUtil::SecondsToTimestamp(secs));
-}
-
 int runScanCommand(const ScanArgs& a) {
   auto fail = [](const std::string& msg) {
     std::cerr << "tlsaudit scan: " << msg << "\n";
@@ -135,10 +129,7 @@ int runScanCommand(const ScanArgs& a) {
   auto store = collectors::tls::TrustStore::load(a.ca_files, !a.no_system_trust);
   if (!store.ok()) return fail(std::string(store.status().message()));
   s.probe.trust_store = *store;
-  auto now_secs = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  auto stage = PolicyStage::create(a.policy, now_secs);
+  auto stage = PolicyStage::create(a.policy, nowUnixSeconds());
   if (!stage.ok()) return fail(std::string(stage.status().message()));
   for (const auto& w : (*stage)->warnings()) std::cerr << "tlsaudit scan: warning: " << w << "\n";
   FindingCounts counts;

@@ -139,26 +139,43 @@ FindingSpool::~FindingSpool() {
 }
 
 void FindingSpool::add(const std::string& fragment) {
-  if (file_ == nullptr) return;
-  uint64_t n = fragment.size();
-  std::fwrite(&n, sizeof(n), 1, file_);
-  std::fwrite(fragment.data(), 1, fragment.size(), file_);
-  ++count_;
+  if (file_ != nullptr) {
+    uint64_t n = fragment.size();
+    if (std::fwrite(&n, sizeof(n), 1, file_) == 1 &&
+        std::fwrite(fragment.data(), 1, fragment.size(), file_) == fragment.size()) {
+      ++on_disk_;
+      return;
+    }
+    // The temporary folder is full or gone: move what is on disk to memory and continue
+    // there. A finding is never dropped.
+    std::fflush(file_);
+    readBack([this](std::string&& f) { memory_.push_back(std::move(f)); });
+    std::fclose(file_);
+    file_ = nullptr;
+    on_disk_ = 0;
+  }
+  memory_.push_back(fragment);
+}
+
+template <typename Fn>
+void FindingSpool::readBack(Fn&& fn) {
+  std::rewind(file_);
+  for (size_t i = 0; i < on_disk_; ++i) {
+    uint64_t n = 0;
+    if (std::fread(&n, sizeof(n), 1, file_) != 1) return;
+    std::string buf(n, '\0');
+    if (n > 0 && std::fread(buf.data(), 1, n, file_) != n) return;
+    fn(std::move(buf));
+  }
 }
 
 void FindingSpool::copyTo(std::ostream& out, const char* separator) {
-  if (file_ == nullptr) return;
-  std::fflush(file_);
-  std::rewind(file_);
-  std::string buf;
-  for (size_t i = 0; i < count_; ++i) {
-    uint64_t n = 0;
-    if (std::fread(&n, sizeof(n), 1, file_) != 1) break;
-    buf.resize(n);
-    if (n > 0 && std::fread(buf.data(), 1, n, file_) != n) break;
-    if (i > 0) out << separator;
-    out << buf;
+  size_t written = 0;
+  if (file_ != nullptr) {
+    std::fflush(file_);
+    readBack([&](std::string&& f) { out << (written++ ? separator : "") << f; });
   }
+  for (const auto& f : memory_) out << (written++ ? separator : "") << f;
 }
 
 std::string findingToJson(const v1::Finding& finding, bool pretty) {

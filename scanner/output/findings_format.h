@@ -26,7 +26,8 @@ struct FindingCounts {
 void writeFindingsSummary(std::ostream& out, const FindingCounts& counts,
                           const std::string& profile, bool color);
 
-// Findings of a long scan wait in a temporary file, not in memory, until the document that
+// Findings of a long scan wait in a temporary file, not in memory (in memory only when the
+// temporary folder fails), until the document that
 // holds them is closed (memory stays bounded by what is in flight, as for reports).
 class FindingSpool {
  public:
@@ -36,13 +37,16 @@ class FindingSpool {
   FindingSpool& operator=(const FindingSpool&) = delete;
   // Appends one JSON fragment.
   void add(const std::string& fragment);
-  size_t size() const { return count_; }
+  size_t size() const { return on_disk_ + memory_.size(); }
   // Writes the fragments to `out`, separated by `separator`.
   void copyTo(std::ostream& out, const char* separator);
 
  private:
-  std::FILE* file_ = nullptr;
-  size_t count_ = 0;
+  template <typename Fn>
+  void readBack(Fn&& fn);
+  std::FILE* file_ = nullptr;  // null when no temporary file could be used
+  size_t on_disk_ = 0;
+  std::vector<std::string> memory_;  // fragments after a write to the file failed
 };
 std::string findingToJson(const v1::Finding& finding, bool pretty);
 

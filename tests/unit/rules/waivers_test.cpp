@@ -5,6 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include "rules/policy.h"
+#include "rules/yaml_document.h"
 #include "tests/unit/rules/rule_fixtures.h"
 
 namespace tlsaudit::rules {
@@ -135,6 +140,30 @@ TEST(Waivers, FilesThatAreNotWaiversAreErrors) {
   auto missing = loadWaivers("/nonexistent/waivers.yaml");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/waivers.yaml"));
+}
+
+}  // namespace
+}  // namespace tlsaudit::rules
+
+namespace tlsaudit::rules {
+namespace {
+
+// A file over the cap is refused while being read, for waivers and policy files alike.
+TEST(UserFiles, OversizedFilesAreRefused) {
+  std::string path = ::testing::TempDir() + "/oversized.yaml";
+  {
+    std::ofstream out(path);
+    std::string line = "# " + std::string(1022, 'x') + "\n";
+    for (size_t i = 0; i < kMaxUserFileBytes / line.size() + 2; ++i) out << line;
+  }
+  auto w = loadWaivers(path);
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), ::testing::HasSubstr("larger than 4 MiB"));
+  PolicyLibrary lib;
+  auto st = lib.addFile(path);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("larger than 4 MiB; not a policy"));
+  std::remove(path.c_str());
 }
 
 }  // namespace
