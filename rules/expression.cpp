@@ -1,6 +1,5 @@
 #include "rules/expression.h"
 
-#include <google/protobuf/empty.pb.h>
 #include <google/protobuf/util/time_util.h>
 #include <re2/re2.h>
 
@@ -688,6 +687,8 @@ class Literal : public NodeBase {
     if (t.base == Base::kString) value_.s = owned_;
   }
   Value eval(Evaluation&) const override { return value_; }
+  // The constant itself, for compile-time use (enum names, patterns, indexed lists).
+  const Value& value() const { return value_; }
 
  private:
   Value value_;
@@ -1015,9 +1016,9 @@ class InNode : public NodeBase {
     for (const auto& item : list->items) {
       if (dynamic_cast<Literal*>(item.get()) == nullptr) return;
     }
-    Evaluation dummy(google::protobuf::Empty::default_instance(), 0);
     for (const auto& item : list->items) {
-      Value v = item->eval(dummy);  // literals own their text: the views stay valid
+      // Literals own their text, so the views stay valid as long as the list does.
+      const Value& v = static_cast<const Literal*>(item.get())->value();
       if (mode == CmpMode::kString) {
         strings.insert(v.s);
       } else {
@@ -1651,8 +1652,7 @@ class Compiler {
     if (l == nullptr) {
       fail(lit->offset, "an enum can be compared only with a value name in quotes");
     }
-    Evaluation dummy_ev(*scope_root_default(), 0);
-    std::string name(l->eval(dummy_ev).s);
+    std::string name(l->value().s);
     const auto* ev = en->FindValueByName(name);
     if (ev == nullptr) {
       std::string known;
@@ -1667,10 +1667,6 @@ class Compiler {
     Type t{Base::kEnum};
     t.en = en;
     return literal(t, v, lit->offset);
-  }
-
-  const Message* scope_root_default() {
-    return google::protobuf::MessageFactory::generated_factory()->GetPrototype(scope_.root);
   }
 
   // Adjusts operands so they can be compared; returns the comparison mode.
@@ -1782,8 +1778,7 @@ class Compiler {
       if (lit == nullptr || r->type.base != Base::kString) {
         fail(r->offset, "'matches' needs a regular expression in quotes on the right");
       }
-      Evaluation dummy(*scope_root_default(), 0);
-      std::string pattern(lit->eval(dummy).s);
+      std::string pattern(lit->value().s);
       re2::RE2::Options options;
       options.set_log_errors(false);
       options.set_max_mem(1 << 20);
