@@ -49,6 +49,8 @@ TEST(PageToken, RoundTripAndRefusals) {
   EXPECT_FALSE(decodeIdPageToken("findings", encodePageToken("findings", "-1")).ok());
   EXPECT_FALSE(decodeIdPageToken("findings", encodePageToken("findings", "1 OR 1=1")).ok());
   EXPECT_EQ(*decodePageToken("certificates", encodePageToken("certificates", "ab|cd")), "ab|cd");
+  // A well-formed token far larger than any we issue is refused before it is decoded.
+  EXPECT_FALSE(decodePageToken("findings", encodePageToken("findings", std::string(4096, '7'))).ok());
 }
 
 TEST(ServiceName, BracketsIpv6AndParsesBack) {
