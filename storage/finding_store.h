@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tlsaudit/v1/api.pb.h"
 #include "tlsaudit/v1/finding.pb.h"
 #include "tlsaudit/v1/scan.pb.h"
 
@@ -47,6 +48,16 @@ class FindingStore {
 
   // A finding's state changes, oldest first.
   virtual absl::StatusOr<std::vector<FindingEvent>> findingHistory(const std::string& id) = 0;
+
+  // One finding with its history (kNotFound when there is none with that id).
+  virtual absl::StatusOr<tlsaudit::v1::GetFindingResponse> getFinding(const std::string& id) = 0;
+  // The id of the newest finding event (0 when there is none): where a watcher starts.
+  virtual absl::StatusOr<int64_t> lastFindingEventId() = 0;
+  // Finding changes with an event id above `after_id`, oldest first, at most `limit` (1..1000),
+  // each with the finding as it is now. Events commit out of id order (concurrent ingests): a
+  // watcher that must not miss one re-reads from an older id and skips the ids it has seen.
+  virtual absl::StatusOr<std::vector<tlsaudit::v1::FindingChange>> findingChanges(int64_t after_id,
+                                                                                   int limit) = 0;
 
   // Findings new in `to_scan`, resolved by it, and persisting, relative to `from_scan`.
   virtual absl::StatusOr<tlsaudit::v1::ScanDiff> diffScans(const std::string& from_scan,

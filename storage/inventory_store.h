@@ -27,6 +27,9 @@ class InventoryStore {
       const tlsaudit::v1::CertificateFilter& f, int page_size, const std::string& page_token,
       bool with_der) = 0;
 
+  // One asset by its primary address, with its services as stored (kNotFound when unknown).
+  virtual absl::StatusOr<tlsaudit::v1::Asset> getAsset(const std::string& address) = 0;
+
   // The newest stored report of a service ("ip:port"), certificate DER put back in.
   virtual absl::StatusOr<tlsaudit::v1::TlsReport> latestReport(const std::string& service) = 0;
 

@@ -701,4 +701,62 @@ absl::Status PgFindingStore::deleteWaiver(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::GetFindingResponse> PgFindingStore::getFinding(const std::string& id) {
+  if (!isDecimalId(id)) return invalid("finding id must be a number");
+  auto r = c_.exec(absl::StrCat("SELECT ", kFindingColumns,
+                                " FROM findings f JOIN assets a ON a.id = f.asset_id"
+                                " JOIN services s ON s.id = f.service_id WHERE f.id = $1"),
+                   {id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no finding ", id));
+  v1::GetFindingResponse out;
+  *out.mutable_finding() = findingFromRow(*r, 0);
+  auto history = findingHistory(id);
+  if (!history.ok()) return history.status();
+  for (const auto& e : *history) {
+    auto* c = out.add_history();
+    c->set_id(std::to_string(e.id));
+    c->set_kind(e.kind);
+    c->set_from_state(e.from_state);
+    c->set_to_state(e.to_state);
+    c->set_scan_id(e.scan_id);
+    *c->mutable_at() = fromMicros(e.at_micros);
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> PgFindingStore::lastFindingEventId() {
+  auto r = c_.exec("SELECT COALESCE(max(id), 0) FROM finding_events");
+  if (!r.ok()) return r.status();
+  return r->int64(0, 0);
+}
+
+absl::StatusOr<std::vector<v1::FindingChange>> PgFindingStore::findingChanges(int64_t after_id,
+                                                                               int limit) {
+  if (limit < 1 || limit > 1000) return invalid("limit must be 1..1000");
+  auto r = c_.exec(
+      absl::StrCat("SELECT ", kFindingColumns,
+                   ", e.id, e.kind, e.from_state, e.to_state, COALESCE(e.scan_id::text, ''), ",
+                   TLSAUDIT_MICROS("e.at"),
+                   " FROM finding_events e JOIN findings f ON f.id = e.finding_id"
+                   " JOIN assets a ON a.id = f.asset_id JOIN services s ON s.id = f.service_id"
+                   " WHERE e.id > $1::bigint ORDER BY e.id LIMIT $2::integer"),
+      {std::to_string(after_id), std::to_string(limit)});
+  if (!r.ok()) return r.status();
+  constexpr int kEvent = 16;  // first column after kFindingColumns
+  std::vector<v1::FindingChange> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    v1::FindingChange c;
+    *c.mutable_finding() = findingFromRow(*r, i);
+    c.set_id(r->str(i, kEvent));
+    c.set_kind(r->str(i, kEvent + 1));
+    c.set_from_state(static_cast<v1::FindingState>(r->int64(i, kEvent + 2)));
+    c.set_to_state(static_cast<v1::FindingState>(r->int64(i, kEvent + 3)));
+    c.set_scan_id(r->str(i, kEvent + 4));
+    *c.mutable_at() = fromMicros(r->int64(i, kEvent + 5));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 }  // namespace tlsaudit::storage

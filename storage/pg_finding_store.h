@@ -18,6 +18,10 @@ class PgFindingStore : public FindingStore {
                                                          int page_size,
                                                          const std::string& page_token) override;
   absl::StatusOr<std::vector<FindingEvent>> findingHistory(const std::string& id) override;
+  absl::StatusOr<tlsaudit::v1::GetFindingResponse> getFinding(const std::string& id) override;
+  absl::StatusOr<int64_t> lastFindingEventId() override;
+  absl::StatusOr<std::vector<tlsaudit::v1::FindingChange>> findingChanges(int64_t after_id,
+                                                                           int limit) override;
   absl::StatusOr<tlsaudit::v1::ScanDiff> diffScans(const std::string& from_scan,
                                                    const std::string& to_scan) override;
   absl::Status putWaiver(const tlsaudit::v1::Waiver& waiver) override;

@@ -88,6 +88,48 @@ absl::StatusOr<v1::AssetPage> PgInventoryStore::listAssets(const v1::AssetFilter
   return page;
 }
 
+absl::StatusOr<v1::Asset> PgInventoryStore::getAsset(const std::string& address) {
+  auto r = c_.exec("SELECT id, inventory::text, host(address), " TLSAUDIT_MICROS(
+                       "first_seen") ", " TLSAUDIT_MICROS("last_seen") " FROM assets"
+                                                                       " WHERE address = $1::inet",
+                   {address});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no asset at ", address));
+  v1::Asset a;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  (void)google::protobuf::util::JsonStringToMessage(std::string(r->text(0, 1)), &a, options);
+  if (a.addresses_size() == 0) a.add_addresses(r->str(0, 2));
+  *a.mutable_first_seen() = fromMicros(r->int64(0, 3));
+  *a.mutable_last_seen() = fromMicros(r->int64(0, 4));
+  // Services as stored (every scan's), merged over what discovery last reported.
+  auto s = c_.exec(
+      "SELECT port, transport, protocol, starttls, product, COALESCE((SELECT o.tls FROM"
+      " observations o WHERE o.id = services.last_observation_id), false)"
+      " FROM services WHERE asset_id = $1 ORDER BY port, transport",
+      {r->str(0, 0)});
+  if (!s.ok()) return s.status();
+  for (int i = 0; i < s->rows(); ++i) {
+    uint32_t port = static_cast<uint32_t>(s->int64(i, 0));
+    std::string transport = s->str(i, 1);
+    v1::Service* svc = nullptr;
+    for (auto& known : *a.mutable_services()) {
+      if (known.port() == port && known.transport() == transport) svc = &known;
+    }
+    if (svc == nullptr) {
+      svc = a.add_services();
+      svc->set_port(port);
+      svc->set_transport(transport);
+    }
+    if (!s->text(i, 2).empty()) svc->set_protocol(s->str(i, 2));
+    if (!s->text(i, 3).empty()) svc->set_starttls(s->str(i, 3));
+    if (!s->text(i, 4).empty()) svc->set_product(s->str(i, 4));
+    if (s->boolean(i, 5)) svc->set_tls(true);
+    svc->clear_report_index();
+  }
+  return a;
+}
+
 absl::StatusOr<v1::ServicePage> PgInventoryStore::listServices(const v1::ServiceFilter& f,
                                                                int page_size,
                                                                const std::string& page_token) {

@@ -20,6 +20,7 @@ class PgInventoryStore : public InventoryStore {
   absl::StatusOr<tlsaudit::v1::CertificatePage> listCertificates(
       const tlsaudit::v1::CertificateFilter& f, int page_size, const std::string& page_token,
       bool with_der) override;
+  absl::StatusOr<tlsaudit::v1::Asset> getAsset(const std::string& address) override;
   absl::StatusOr<tlsaudit::v1::TlsReport> latestReport(const std::string& service) override;
   absl::StatusOr<tlsaudit::v1::FleetSummary> fleetSummary() override;
   absl::StatusOr<int64_t> dropObservationsOlderThan(int max_age_days) override;

@@ -1,8 +1,10 @@
 #include "storage/pg_scan_queue.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "storage/page_token.h"
 #include "storage/timestamps.h"
 
 namespace tlsaudit::storage {
@@ -15,9 +17,24 @@ bool isId(const std::string& s) {
   return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), ::isdigit);
 }
 
-constexpr const char* kScanColumns =
-    "id, name, state, targets, profile, requested_by, " TLSAUDIT_MICROS(
-        "created_at") ", " TLSAUDIT_MICROS("started_at") ", " TLSAUDIT_MICROS("finished_at");
+// A scan with its progress: work items by state and what the finished ones found.
+constexpr const char* kScanSelect =
+    "SELECT s.id, s.name, s.state, s.targets, s.profile, s.requested_by, " TLSAUDIT_MICROS(
+        "s.created_at") ", " TLSAUDIT_MICROS("s.started_at") ", " TLSAUDIT_MICROS(
+        "s.finished_at") ", s.group_name, s.site, s.ports::text[], s.error,"
+                         " p.total, p.pending, p.running, p.done, p.failed, p.cancelled,"
+                         " p.addresses, p.hosts, p.services, p.findings"
+                         " FROM scans s CROSS JOIN LATERAL (SELECT count(*) AS total,"
+                         "  count(*) FILTER (WHERE w.state = 1) AS pending,"
+                         "  count(*) FILTER (WHERE w.state = 2) AS running,"
+                         "  count(*) FILTER (WHERE w.state = 3) AS done,"
+                         "  count(*) FILTER (WHERE w.state = 4) AS failed,"
+                         "  count(*) FILTER (WHERE w.state = 5) AS cancelled,"
+                         "  COALESCE(sum(w.addresses), 0) AS addresses,"
+                         "  COALESCE(sum(w.hosts), 0) AS hosts,"
+                         "  COALESCE(sum(w.services), 0) AS services,"
+                         "  COALESCE(sum(w.findings), 0) AS findings"
+                         "  FROM scan_work_items w WHERE w.scan_id = s.id) p";
 
 v1::Scan scanFromRow(const PgResult& r, int i) {
   v1::Scan s;
@@ -30,6 +47,23 @@ v1::Scan scanFromRow(const PgResult& r, int i) {
   *s.mutable_created() = fromMicros(r.int64(i, 6));
   if (!r.isNull(i, 7)) *s.mutable_started() = fromMicros(r.int64(i, 7));
   if (!r.isNull(i, 8)) *s.mutable_finished() = fromMicros(r.int64(i, 8));
+  s.set_group(r.str(i, 9));
+  s.set_site(r.str(i, 10));
+  for (const auto& p : parsePgTextArray(r.text(i, 11))) {
+    s.add_ports(static_cast<uint32_t>(std::stoul(p)));
+  }
+  s.set_error(r.str(i, 12));
+  auto* p = s.mutable_progress();
+  p->set_work_items(static_cast<uint64_t>(r.int64(i, 13)));
+  p->set_work_items_pending(static_cast<uint64_t>(r.int64(i, 14)));
+  p->set_work_items_running(static_cast<uint64_t>(r.int64(i, 15)));
+  p->set_work_items_done(static_cast<uint64_t>(r.int64(i, 16)));
+  p->set_work_items_failed(static_cast<uint64_t>(r.int64(i, 17)));
+  p->set_work_items_cancelled(static_cast<uint64_t>(r.int64(i, 18)));
+  p->set_addresses(static_cast<uint64_t>(r.int64(i, 19)));
+  p->set_hosts(static_cast<uint64_t>(r.int64(i, 20)));
+  p->set_services(static_cast<uint64_t>(r.int64(i, 21)));
+  p->set_findings(static_cast<uint64_t>(r.int64(i, 22)));
   return s;
 }
 
@@ -54,22 +88,126 @@ v1::WorkItem itemFromRow(const PgResult& r, int i) {
 
 absl::StatusOr<v1::Scan> PgScanQueue::createScan(const v1::Scan& scan) {
   auto state = scan.state() == v1::SCAN_STATE_UNSPECIFIED ? v1::SCAN_PENDING : scan.state();
-  auto r = c_.exec(absl::StrCat("INSERT INTO scans (name, state, targets, profile, requested_by)"
-                                " VALUES ($1, $2::smallint, $3::text[], $4, $5) RETURNING ",
-                                kScanColumns),
-                   {scan.name(), std::to_string(state),
-                    pgTextArray({scan.targets().begin(), scan.targets().end()}), scan.profile(),
-                    scan.requested_by()});
+  std::vector<std::string> ports;
+  for (uint32_t p : scan.ports()) ports.push_back(std::to_string(p));
+  auto r = c_.exec(
+      "INSERT INTO scans (name, state, targets, profile, requested_by, group_name, site, ports)"
+      " VALUES ($1, $2::smallint, $3::text[], $4, $5, $6, $7, $8::integer[]) RETURNING id",
+      {scan.name(), std::to_string(state),
+       pgTextArray({scan.targets().begin(), scan.targets().end()}), scan.profile(),
+       scan.requested_by(), scan.group(), scan.site(), pgTextArray(ports)});
   if (!r.ok()) return r.status();
-  return scanFromRow(*r, 0);
+  return getScan(r->str(0, 0));
 }
 
 absl::StatusOr<v1::Scan> PgScanQueue::getScan(const std::string& id) {
   if (!isId(id)) return absl::InvalidArgumentError("scan id must be a number");
-  auto r = c_.exec(absl::StrCat("SELECT ", kScanColumns, " FROM scans WHERE id = $1"), {id});
+  auto r = c_.exec(absl::StrCat(kScanSelect, " WHERE s.id = $1"), {id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no scan ", id));
   return scanFromRow(*r, 0);
+}
+
+absl::StatusOr<std::vector<v1::Scan>> PgScanQueue::listScans(
+    const std::vector<v1::ScanState>& states, const std::string& group, int page_size,
+    const std::string& page_token, std::string& next_page_token) {
+  next_page_token.clear();
+  if (page_size < 1 || page_size > 1000) {
+    return absl::InvalidArgumentError("page size must be 1..1000");
+  }
+  int64_t before = std::numeric_limits<int64_t>::max();
+  if (!page_token.empty()) {
+    auto last = decodeIdPageToken("scans", page_token);
+    if (!last.ok()) return last.status();
+    before = *last;
+  }
+  std::vector<std::string> state_values;
+  for (auto st : states) state_values.push_back(std::to_string(static_cast<int>(st)));
+  auto r = c_.exec(absl::StrCat(kScanSelect,
+                                " WHERE s.id < $1::bigint"
+                                " AND (cardinality($2::smallint[]) = 0 OR s.state = ANY($2))"
+                                " AND ($3 = '' OR s.group_name = $3)"
+                                " ORDER BY s.id DESC LIMIT $4::integer"),
+                   {std::to_string(before), pgTextArray(state_values), group,
+                    std::to_string(page_size + 1)});
+  if (!r.ok()) return r.status();
+  std::vector<v1::Scan> out;
+  int n = std::min(r->rows(), page_size);
+  for (int i = 0; i < n; ++i) out.push_back(scanFromRow(*r, i));
+  if (r->rows() > page_size) next_page_token = encodePageToken("scans", out.back().id());
+  return out;
+}
+
+absl::StatusOr<v1::Scan> PgScanQueue::cancelScan(const std::string& id) {
+  if (!isId(id)) return absl::InvalidArgumentError("scan id must be a number");
+  auto tx = PgTransaction::begin(c_);
+  if (!tx.ok()) return tx.status();
+  auto r = c_.exec(
+      "UPDATE scans SET state = 4, finished_at = now() WHERE id = $1 AND state IN (1, 2)", {id});
+  if (!r.ok()) return r.status();
+  if (r->affected() == 1) {
+    auto items = c_.exec(
+        "UPDATE scan_work_items SET state = 5, lease_owner = NULL, lease_expires = NULL,"
+        " last_error = 'scan cancelled', updated_at = now()"
+        " WHERE scan_id = $1 AND state IN (1, 2)",
+        {id});
+    if (!items.ok()) return items.status();
+  }
+  if (auto st = (*tx)->commit(); !st.ok()) return st;
+  return getScan(id);
+}
+
+absl::Status PgScanQueue::markRunning(const std::vector<std::string>& scan_ids) {
+  for (const auto& id : scan_ids) {
+    if (!isId(id)) return absl::InvalidArgumentError("scan ids must be numbers");
+  }
+  if (scan_ids.empty()) return absl::OkStatus();
+  auto r = c_.exec(
+      "UPDATE scans SET state = 2, started_at = COALESCE(started_at, now())"
+      " WHERE id = ANY($1::bigint[]) AND state = 1",
+      {pgTextArray(scan_ids)});
+  return r.ok() ? absl::OkStatus() : r.status();
+}
+
+absl::StatusOr<v1::ScanState> PgScanQueue::finishIfDone(const std::string& scan_id) {
+  if (!isId(scan_id)) return absl::InvalidArgumentError("scan id must be a number");
+  auto tx = PgTransaction::begin(c_);
+  if (!tx.ok()) return tx.status();
+  // The row lock orders concurrent finishers: the second sees the first's committed items.
+  auto lock = c_.exec("SELECT state FROM scans WHERE id = $1 FOR UPDATE", {scan_id});
+  if (!lock.ok()) return lock.status();
+  if (lock->rows() == 0) return absl::NotFoundError(absl::StrCat("no scan ", scan_id));
+  auto state = static_cast<v1::ScanState>(lock->int64(0, 0));
+  if (state != v1::SCAN_PENDING && state != v1::SCAN_RUNNING) return state;
+  auto r = c_.exec(
+      "UPDATE scans s SET state = CASE WHEN c.failed > 0 AND c.failed = c.total THEN 5 ELSE 3"
+      " END, finished_at = now(), started_at = COALESCE(s.started_at, now()),"
+      " error = CASE WHEN c.failed > 0 THEN c.failed || ' of ' || c.total ||"
+      "  ' work items failed' ELSE '' END"
+      " FROM (SELECT count(*) AS total, count(*) FILTER (WHERE state = 4) AS failed,"
+      "  count(*) FILTER (WHERE state IN (1, 2)) AS open"
+      "  FROM scan_work_items WHERE scan_id = $1) c"
+      " WHERE s.id = $1 AND c.open = 0 RETURNING s.state",
+      {scan_id});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 1) state = static_cast<v1::ScanState>(r->int64(0, 0));
+  if (auto st = (*tx)->commit(); !st.ok()) return st;
+  return state;
+}
+
+absl::StatusOr<int64_t> PgScanQueue::finishAllDone() {
+  auto r = c_.exec(
+      "SELECT s.id FROM scans s WHERE s.state IN (1, 2) AND NOT EXISTS (SELECT 1 FROM"
+      " scan_work_items w WHERE w.scan_id = s.id AND w.state IN (1, 2))"
+      " AND EXISTS (SELECT 1 FROM scan_work_items w WHERE w.scan_id = s.id) LIMIT 1000");
+  if (!r.ok()) return r.status();
+  int64_t ended = 0;
+  for (int i = 0; i < r->rows(); ++i) {
+    auto st = finishIfDone(r->str(i, 0));
+    if (!st.ok()) return st.status();
+    if (*st != v1::SCAN_PENDING && *st != v1::SCAN_RUNNING) ++ended;
+  }
+  return ended;
 }
 
 absl::Status PgScanQueue::setScanState(const std::string& id, v1::ScanState state) {
@@ -142,6 +280,30 @@ absl::StatusOr<bool> PgScanQueue::complete(const std::string& owner, const std::
   auto r = c_.exec(
       "UPDATE scan_work_items SET state = 3, lease_expires = NULL, updated_at = now()"
       " WHERE id = $2 AND state = 2 AND lease_owner = $1",
+      {owner, id});
+  if (!r.ok()) return r.status();
+  return r->affected() == 1;
+}
+
+absl::StatusOr<bool> PgScanQueue::complete(const std::string& owner, const std::string& id,
+                                           const WorkItemCounts& counts) {
+  if (!isId(id)) return absl::InvalidArgumentError("work item id must be a number");
+  auto r = c_.exec(
+      "UPDATE scan_work_items SET state = 3, lease_expires = NULL, updated_at = now(),"
+      " addresses = $3::bigint, hosts = $4::bigint, services = $5::bigint,"
+      " findings = $6::bigint WHERE id = $2 AND state = 2 AND lease_owner = $1",
+      {owner, id, std::to_string(counts.addresses), std::to_string(counts.hosts),
+       std::to_string(counts.services), std::to_string(counts.findings)});
+  if (!r.ok()) return r.status();
+  return r->affected() == 1;
+}
+
+absl::StatusOr<bool> PgScanQueue::release(const std::string& owner, const std::string& id) {
+  if (!isId(id)) return absl::InvalidArgumentError("work item id must be a number");
+  auto r = c_.exec(
+      "UPDATE scan_work_items SET state = 1, lease_owner = NULL, lease_expires = NULL,"
+      " attempts = greatest(attempts - 1, 0), last_error = 'released by ' || $1,"
+      " updated_at = now() WHERE id = $2 AND state = 2 AND lease_owner = $1",
       {owner, id});
   if (!r.ok()) return r.status();
   return r->affected() == 1;

@@ -13,6 +13,13 @@ class PgScanQueue : public ScanQueue {
 
   absl::StatusOr<tlsaudit::v1::Scan> createScan(const tlsaudit::v1::Scan& scan) override;
   absl::StatusOr<tlsaudit::v1::Scan> getScan(const std::string& id) override;
+  absl::StatusOr<std::vector<tlsaudit::v1::Scan>> listScans(
+      const std::vector<tlsaudit::v1::ScanState>& states, const std::string& group, int page_size,
+      const std::string& page_token, std::string& next_page_token) override;
+  absl::StatusOr<tlsaudit::v1::Scan> cancelScan(const std::string& id) override;
+  absl::Status markRunning(const std::vector<std::string>& scan_ids) override;
+  absl::StatusOr<tlsaudit::v1::ScanState> finishIfDone(const std::string& scan_id) override;
+  absl::StatusOr<int64_t> finishAllDone() override;
   absl::Status setScanState(const std::string& id, tlsaudit::v1::ScanState state) override;
   absl::StatusOr<int64_t> addWorkItems(const std::string& scan_id,
                                        const std::vector<std::string>& targets) override;
@@ -22,6 +29,9 @@ class PgScanQueue : public ScanQueue {
                                                      const std::vector<std::string>& ids,
                                                      std::chrono::seconds lease) override;
   absl::StatusOr<bool> complete(const std::string& owner, const std::string& id) override;
+  absl::StatusOr<bool> complete(const std::string& owner, const std::string& id,
+                                const WorkItemCounts& counts) override;
+  absl::StatusOr<bool> release(const std::string& owner, const std::string& id) override;
   absl::StatusOr<bool> fail(const std::string& owner, const std::string& id,
                             const std::string& error, int max_attempts) override;
   absl::StatusOr<int64_t> reclaimExpired(int max_attempts) override;

@@ -133,7 +133,10 @@ TEST_F(StorageMigrationTest, CommandAppliesThenReportsNothingToDo) {
   auto again = runTlsaudit({"migrate", "--database", dsn_}, milliseconds(30000));
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, ::testing::Not(HasSubstr("applied")));
-  EXPECT_THAT(again.out, HasSubstr("schema is at version 1"));
+  auto shipped = storage::parseMigrations(storage::embeddedMigrationFiles());
+  ASSERT_TRUE(shipped.ok()) << shipped.status();
+  EXPECT_THAT(again.out,
+              HasSubstr("schema is at version " + std::to_string(shipped->back().version)));
 }
 
 TEST(StorageMigrateCommand, UnreachableServerIsOneClearLineQuickly) {
