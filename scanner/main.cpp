@@ -1,12 +1,14 @@
-// tlsaudit: one binary for one-shot scans and (later) the daemon. Subcommands live in
-// scanner/cli; this file only dispatches.
+// tlsaudit: one binary for one-shot scans, the daemon (serve) and its clients. Subcommands live
+// in scanner/cli; this file only dispatches.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "scanner/cli/client_commands.h"
 #include "scanner/cli/discover_command.h"
 #include "scanner/cli/migrate_command.h"
 #include "scanner/cli/rules_command.h"
 #include "scanner/cli/scan_command.h"
+#include "scanner/cli/serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"tlsaudit: network-wide TLS crypto-compliance scanner"};
@@ -17,6 +19,8 @@ int main(int argc, char** argv) {
   tlsaudit::scanner::addRulesCommand(app, exit_code);
   tlsaudit::scanner::addMigrateCommand(app, exit_code);
   tlsaudit::scanner::addDiscoverCommand(app, exit_code);
+  tlsaudit::scanner::addServeCommand(app, exit_code);
+  tlsaudit::scanner::addClientCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -28,6 +28,7 @@ class TaskSource {
 
   std::optional<Task> next() {
     std::lock_guard lock(mutex_);
+    if (s_.stop && s_.stop()) return std::nullopt;
     while (target_ < s_.targets.size()) {
       const auto& t = s_.targets[target_];
       uint64_t addresses = t.isNetwork() ? t.network_size : 1;
@@ -158,6 +159,7 @@ net::awaitable<void> worker(const ScanSettings& s, TaskSource& source, OrderedSi
       }
     }
     v1::TlsReport report;
+    if (s.in_flight) s.in_flight(1);
     try {
       auto probe = s.probe;
       probe.parallel = s.per_host;  // one endpoint may use the whole per-host allowance
@@ -172,6 +174,7 @@ net::awaitable<void> worker(const ScanSettings& s, TaskSource& source, OrderedSi
       err->set_kind("bug");
       err->set_message(std::string("internal error: ") + e.what());
     }
+    if (s.in_flight) s.in_flight(-1);
     // Within address blocks only endpoints that accepted a connection are worth a report.
     if (t.isNetwork() && !report.reachable()) {
       out.deliver(task->seq, std::nullopt);

@@ -24,6 +24,11 @@ struct ScanSettings {
   double rate = 0;                // new connections per second overall, 0 = unlimited
   unsigned threads = 0;           // 0: one per core
   collectors::tls::ProbeOptions probe;
+  // Polled before each new endpoint: true ends the scan early (endpoints in flight finish; the
+  // rest get no report). Called from the scan's threads.
+  std::function<bool()> stop;
+  // Called with +1 when an endpoint's probe starts and -1 when it ends (metrics).
+  std::function<void(int)> in_flight;
 };
 
 // Called once per endpoint, in target order, from one thread at a time.

@@ -21,7 +21,7 @@ bool isId(const std::string& s) {
 constexpr const char* kScanSelect =
     "SELECT s.id, s.name, s.state, s.targets, s.profile, s.requested_by, " TLSAUDIT_MICROS(
         "s.created_at") ", " TLSAUDIT_MICROS("s.started_at") ", " TLSAUDIT_MICROS(
-        "s.finished_at") ", s.group_name, s.site, s.ports::text[], s.error,"
+        "s.finished_at") ", s.group_name, s.site, s.ports::text[], s.error, s.exclude,"
                          " p.total, p.pending, p.running, p.done, p.failed, p.cancelled,"
                          " p.addresses, p.hosts, p.services, p.findings"
                          " FROM scans s CROSS JOIN LATERAL (SELECT count(*) AS total,"
@@ -53,17 +53,19 @@ v1::Scan scanFromRow(const PgResult& r, int i) {
     s.add_ports(static_cast<uint32_t>(std::stoul(p)));
   }
   s.set_error(r.str(i, 12));
+  for (auto& e : parsePgTextArray(r.text(i, 13))) s.add_exclude(std::move(e));
   auto* p = s.mutable_progress();
-  p->set_work_items(static_cast<uint64_t>(r.int64(i, 13)));
-  p->set_work_items_pending(static_cast<uint64_t>(r.int64(i, 14)));
-  p->set_work_items_running(static_cast<uint64_t>(r.int64(i, 15)));
-  p->set_work_items_done(static_cast<uint64_t>(r.int64(i, 16)));
-  p->set_work_items_failed(static_cast<uint64_t>(r.int64(i, 17)));
-  p->set_work_items_cancelled(static_cast<uint64_t>(r.int64(i, 18)));
-  p->set_addresses(static_cast<uint64_t>(r.int64(i, 19)));
-  p->set_hosts(static_cast<uint64_t>(r.int64(i, 20)));
-  p->set_services(static_cast<uint64_t>(r.int64(i, 21)));
-  p->set_findings(static_cast<uint64_t>(r.int64(i, 22)));
+  constexpr int kP = 14;  // first progress column
+  p->set_work_items(static_cast<uint64_t>(r.int64(i, kP)));
+  p->set_work_items_pending(static_cast<uint64_t>(r.int64(i, kP + 1)));
+  p->set_work_items_running(static_cast<uint64_t>(r.int64(i, kP + 2)));
+  p->set_work_items_done(static_cast<uint64_t>(r.int64(i, kP + 3)));
+  p->set_work_items_failed(static_cast<uint64_t>(r.int64(i, kP + 4)));
+  p->set_work_items_cancelled(static_cast<uint64_t>(r.int64(i, kP + 5)));
+  p->set_addresses(static_cast<uint64_t>(r.int64(i, kP + 6)));
+  p->set_hosts(static_cast<uint64_t>(r.int64(i, kP + 7)));
+  p->set_services(static_cast<uint64_t>(r.int64(i, kP + 8)));
+  p->set_findings(static_cast<uint64_t>(r.int64(i, kP + 9)));
   return s;
 }
 
@@ -91,11 +93,13 @@ absl::StatusOr<v1::Scan> PgScanQueue::createScan(const v1::Scan& scan) {
   std::vector<std::string> ports;
   for (uint32_t p : scan.ports()) ports.push_back(std::to_string(p));
   auto r = c_.exec(
-      "INSERT INTO scans (name, state, targets, profile, requested_by, group_name, site, ports)"
-      " VALUES ($1, $2::smallint, $3::text[], $4, $5, $6, $7, $8::integer[]) RETURNING id",
+      "INSERT INTO scans (name, state, targets, profile, requested_by, group_name, site, ports,"
+      " exclude) VALUES ($1, $2::smallint, $3::text[], $4, $5, $6, $7, $8::integer[],"
+      " $9::text[]) RETURNING id",
       {scan.name(), std::to_string(state),
        pgTextArray({scan.targets().begin(), scan.targets().end()}), scan.profile(),
-       scan.requested_by(), scan.group(), scan.site(), pgTextArray(ports)});
+       scan.requested_by(), scan.group(), scan.site(), pgTextArray(ports),
+       pgTextArray({scan.exclude().begin(), scan.exclude().end()})});
   if (!r.ok()) return r.status();
   return getScan(r->str(0, 0));
 }

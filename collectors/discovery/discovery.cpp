@@ -209,6 +209,8 @@ class Engine {
 
   std::optional<Address> nextAddress() {
     std::lock_guard lock(mutex_);
+    // A stopped sweep starts no new address; those in flight finish within their deadlines.
+    if (o_.stop && o_.stop()) return std::nullopt;
     while (auto index = order_.next()) {
       auto a = targets_.at(*index);
       if (!targets_.excluded(a)) return a;

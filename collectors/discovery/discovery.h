@@ -50,6 +50,9 @@ struct DiscoveryOptions {
   std::function<void(const std::string&)> trace;
   // Called with (addresses done, addresses known so far).
   std::function<void(uint64_t, uint64_t)> progress;
+  // Polled before each new address: true stops the sweep early (cancelled scan, shutdown);
+  // what was found so far is returned. Called from the sweep's threads.
+  std::function<bool()> stop;
 };
 
 struct DiscoveryStats {

@@ -11,7 +11,6 @@
 #include <optional>
 
 #include "collectors/discovery/discovery.h"
-#include "collectors/fingerprint/signatures.h"
 #include "collectors/net/targets.h"
 #include "scanner/cli/discovery_setup.h"
 #include "scanner/cli/wall_clock.h"
@@ -19,6 +18,7 @@
 #include "scanner/output/findings_format.h"
 #include "scanner/output/report_format.h"
 #include "scanner/policy_stage.h"
+#include "scanner/report_identity.h"
 #include "scanner/scan_pipeline.h"
 
 namespace tlsaudit::scanner {
@@ -195,28 +195,7 @@ int runScanCommand(const ScanArgs& a) {
     if (it != owner.end()) {
       auto* svc = assets[it->second.first].mutable_services(it->second.second);
       svc->set_report_index(report_index);
-      svc->set_tls(report.reachable() && report.versions_size() > 0);
-      if (svc->protocol().empty() && svc->tls()) svc->set_protocol("tls");
-      // What the TLS probe saw identifies the device too: the leaf's subject and, on SIP over
-      // TLS, the User-Agent or Server.
-      auto& owner_asset = assets[it->second.first];
-      collectors::fingerprint::Evidence ev;
-      ev.sys_object_id = owner_asset.sys_object_id();
-      ev.sys_descr = owner_asset.sys_descr();
-      const auto& app = report.application();
-      ev.sip_agent = !app.sip_user_agent().empty() ? app.sip_user_agent() : app.sip_server();
-      if (report.chains_size() > 0 && report.chains(0).certificates_size() > 0) {
-        ev.cert_subject = report.chains(0).certificates(0).subject();
-      }
-      if (!ev.sip_agent.empty()) svc->set_product(ev.sip_agent);
-      if (svc->tls()) {
-        bool known = false;
-        for (const auto& d : owner_asset.discovered_by()) known = known || d == "tls";
-        if (!known) owner_asset.add_discovered_by("tls");
-      }
-      if (auto id = collectors::fingerprint::SignatureDb::builtin().identify(ev)) {
-        collectors::fingerprint::applyIdentification(*id, owner_asset);
-      }
+      identifyFromReport(report, assets[it->second.first], *svc);
       if (a.format == "table" && last_asset != it->second.first) {
         last_asset = it->second.first;
         const auto& asset = assets[it->second.first];

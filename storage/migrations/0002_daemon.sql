@@ -7,6 +7,7 @@ ALTER TABLE scans
   ADD COLUMN group_name  text NOT NULL DEFAULT '',
   ADD COLUMN site        text NOT NULL DEFAULT '',
   ADD COLUMN ports       integer[] NOT NULL DEFAULT '{}',
+  ADD COLUMN exclude     text[] NOT NULL DEFAULT '{}',
   ADD COLUMN error       text NOT NULL DEFAULT '';
 CREATE INDEX scans_state_idx ON scans (state, id);
 CREATE INDEX scans_group_idx ON scans (group_name, id);
