@@ -44,6 +44,43 @@ class Where {
   PgParams params_;
 };
 
+// Adds each asset's services as stored (every scan's) to what discovery last reported, in one
+// query for a page of assets. `ids[i]` is the database id of `assets[i]`.
+absl::Status mergeStoredServices(PgConnection& c, const std::vector<std::string>& ids,
+                                 const std::vector<v1::Asset*>& assets) {
+  if (ids.empty()) return absl::OkStatus();
+  auto s = c.exec(
+      "SELECT asset_id, port, transport, protocol, starttls, product,"
+      " COALESCE((SELECT o.tls FROM observations o WHERE o.id = services.last_observation_id),"
+      " false) FROM services WHERE asset_id = ANY($1::bigint[]) ORDER BY asset_id, port, transport",
+      {pgTextArray(ids)});
+  if (!s.ok()) return s.status();
+  std::map<std::string, v1::Asset*> by_id;
+  for (size_t i = 0; i < ids.size(); ++i) by_id[ids[i]] = assets[i];
+  for (int i = 0; i < s->rows(); ++i) {
+    auto it = by_id.find(s->str(i, 0));
+    if (it == by_id.end()) continue;
+    v1::Asset& a = *it->second;
+    uint32_t port = static_cast<uint32_t>(s->int64(i, 1));
+    std::string transport = s->str(i, 2);
+    v1::Service* svc = nullptr;
+    for (auto& known : *a.mutable_services()) {
+      if (known.port() == port && known.transport() == transport) svc = &known;
+    }
+    if (svc == nullptr) {
+      svc = a.add_services();
+      svc->set_port(port);
+      svc->set_transport(transport);
+    }
+    if (!s->text(i, 3).empty()) svc->set_protocol(s->str(i, 3));
+    if (!s->text(i, 4).empty()) svc->set_starttls(s->str(i, 4));
+    if (!s->text(i, 5).empty()) svc->set_product(s->str(i, 5));
+    if (s->boolean(i, 6)) svc->set_tls(true);
+    svc->clear_report_index();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status checkPageSize(int page_size) {
   if (page_size < 1 || page_size > 1000) return invalid("page size must be 1..1000");
   return absl::OkStatus();
@@ -84,6 +121,13 @@ absl::StatusOr<v1::AssetPage> PgInventoryStore::listAssets(const v1::AssetFilter
     *a->mutable_first_seen() = fromMicros(r->int64(i, 3));
     *a->mutable_last_seen() = fromMicros(r->int64(i, 4));
   }
+  std::vector<std::string> ids;
+  std::vector<v1::Asset*> assets;
+  for (int i = 0; i < n; ++i) {
+    ids.push_back(r->str(i, 0));
+    assets.push_back(page.mutable_assets(i));
+  }
+  if (auto st = mergeStoredServices(c_, ids, assets); !st.ok()) return st;
   if (r->rows() > page_size) page.set_next_page_token(encodePageToken("assets", r->str(n - 1, 0)));
   return page;
 }
@@ -102,31 +146,7 @@ absl::StatusOr<v1::Asset> PgInventoryStore::getAsset(const std::string& address)
   if (a.addresses_size() == 0) a.add_addresses(r->str(0, 2));
   *a.mutable_first_seen() = fromMicros(r->int64(0, 3));
   *a.mutable_last_seen() = fromMicros(r->int64(0, 4));
-  // Services as stored (every scan's), merged over what discovery last reported.
-  auto s = c_.exec(
-      "SELECT port, transport, protocol, starttls, product, COALESCE((SELECT o.tls FROM"
-      " observations o WHERE o.id = services.last_observation_id), false)"
-      " FROM services WHERE asset_id = $1 ORDER BY port, transport",
-      {r->str(0, 0)});
-  if (!s.ok()) return s.status();
-  for (int i = 0; i < s->rows(); ++i) {
-    uint32_t port = static_cast<uint32_t>(s->int64(i, 0));
-    std::string transport = s->str(i, 1);
-    v1::Service* svc = nullptr;
-    for (auto& known : *a.mutable_services()) {
-      if (known.port() == port && known.transport() == transport) svc = &known;
-    }
-    if (svc == nullptr) {
-      svc = a.add_services();
-      svc->set_port(port);
-      svc->set_transport(transport);
-    }
-    if (!s->text(i, 2).empty()) svc->set_protocol(s->str(i, 2));
-    if (!s->text(i, 3).empty()) svc->set_starttls(s->str(i, 3));
-    if (!s->text(i, 4).empty()) svc->set_product(s->str(i, 4));
-    if (s->boolean(i, 5)) svc->set_tls(true);
-    svc->clear_report_index();
-  }
+  if (auto st = mergeStoredServices(c_, {r->str(0, 0)}, {&a}); !st.ok()) return st;
   return a;
 }
 

@@ -196,6 +196,11 @@ absl::StatusOr<TargetSpec> parseTarget(std::string_view text) {
   if (ec && !validHostname(host)) {
     return bad("not a host name, IPv4/IPv6 address or CIDR block");
   }
+  // "10.0.0.300" is a valid host name to DNS, but nobody means a name by it.
+  if (ec && !host.empty() &&
+      host.find_first_not_of("0123456789.") == std::string_view::npos) {
+    return bad("not a valid IPv4 address");
+  }
   if (!ec && addr.is_v6() && rest.front() != '[' &&
       std::count(rest.begin(), rest.end(), ':') == 1) {
     return bad("write IPv6 addresses with a port as [ADDRESS]:PORT");

@@ -139,6 +139,30 @@ std::string toJson(const google::protobuf::Message& m, bool pretty = true) {
   return out;
 }
 
+// Rows printed with each column as wide as its widest cell (the last column is not padded).
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void print(std::ostream& out) const {
+    std::vector<size_t> width;
+    for (const auto& r : rows_) {
+      if (width.size() < r.size()) width.resize(r.size(), 0);
+      for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    }
+    for (const auto& r : rows_) {
+      for (size_t i = 0; i < r.size(); ++i) {
+        out << r[i];
+        if (i + 1 < r.size()) out << std::string(width[i] - r[i].size() + 2, ' ');
+      }
+      out << "\n";
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
 std::string timeText(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
   auto s = TimeUtil::ToString(t);
@@ -168,35 +192,25 @@ std::string progressText(const v1::Scan& s) {
   return o.str();
 }
 
-void printScanLine(std::ostream& out, const v1::Scan& s) {
+std::vector<std::string> scanRow(const v1::Scan& s) {
   std::string targets;
-  for (int i = 0; i < s.targets_size() && i < 3; ++i) {
-    targets += (i ? " " : "") + s.targets(i);
-  }
+  for (int i = 0; i < s.targets_size() && i < 3; ++i) targets += (i ? " " : "") + s.targets(i);
   if (s.targets_size() > 3) targets += " +" + std::to_string(s.targets_size() - 3);
-  out << std::left << std::setw(6) << s.id() << " " << std::setw(9) << scanStateText(s.state())
-      << " " << std::setw(21) << timeText(s.created()) << " "
-      << std::setw(10) << (s.group().empty() ? "-" : s.group()) << " " << progressText(s)
-      << "  " << targets << (s.error().empty() ? "" : "  (" + s.error() + ")") << "\n";
+  return {s.id(), scanStateText(s.state()), timeText(s.created()),
+          s.group().empty() ? "-" : s.group(), progressText(s),
+          targets + (s.error().empty() ? "" : "  (" + s.error() + ")")};
 }
 
-void printScanHeader(std::ostream& out) {
-  out << std::left << std::setw(6) << "SCAN" << " " << std::setw(9) << "STATE" << " "
-      << std::setw(21) << "CREATED" << " " << std::setw(10) << "GROUP" << " PROGRESS  TARGETS\n";
-}
+const std::vector<std::string> kFindingHeader = {"ID",      "SEVERITY", "STATE",
+                                                 "RULE",    "SERVICE",  "EVIDENCE"};
 
-void printFindingsHeader(std::ostream& out) {
-  out << std::left << std::setw(7) << "ID" << " " << std::setw(8) << "SEVERITY" << " "
-      << std::setw(8) << "STATE" << " " << std::setw(24) << "RULE" << " " << std::setw(22)
-      << "SERVICE" << " EVIDENCE\n";
-}
-
-void printFindingLine(std::ostream& out, const v1::Finding& f) {
-  std::string state = v1::FindingState_Name(f.state());
-  out << std::left << std::setw(7) << f.id() << " " << std::setw(8) << severityText(f.severity())
-      << " " << std::setw(8) << state << " " << std::setw(24) << f.rule_id() << " "
-      << std::setw(22) << f.service() << " " << (f.evidence().empty() ? f.title() : f.evidence())
-      << "\n";
+std::vector<std::string> findingRow(const v1::Finding& f) {
+  return {f.id(),
+          severityText(f.severity()),
+          v1::FindingState_Name(f.state()),
+          f.rule_id(),
+          f.service(),
+          f.evidence().empty() ? f.title() : f.evidence()};
 }
 
 int fail(const std::string& command, const std::string& msg) {
@@ -320,8 +334,9 @@ int runScansList(const ScansArgs& a) {
     std::cout << toJson(resp) << "\n";
     return 0;
   }
-  printScanHeader(std::cout);
-  for (const auto& s : resp.scans()) printScanLine(std::cout, s);
+  Table t({"SCAN", "STATE", "CREATED", "GROUP", "PROGRESS", "TARGETS"});
+  for (const auto& s : resp.scans()) t.add(scanRow(s));
+  t.print(std::cout);
   return 0;
 }
 
@@ -460,8 +475,9 @@ int runFindingsList(const FindingsArgs& a) {
     std::cout << toJson(all) << "\n";
     return 0;
   }
-  printFindingsHeader(std::cout);
-  for (const auto& f : all.findings()) printFindingLine(std::cout, f);
+  Table t(kFindingHeader);
+  for (const auto& f : all.findings()) t.add(findingRow(f));
+  t.print(std::cout);
   std::cout << all.findings_size() << " finding(s)"
             << (all.next_page_token().empty() ? "" : "; more with --all") << "\n";
   return 0;
@@ -525,9 +541,7 @@ int runAssetsList(const AssetsArgs& a) {
     std::cout << toJson(page) << "\n";
     return 0;
   }
-  std::cout << std::left << std::setw(16) << "ADDRESS" << " " << std::setw(14) << "VENDOR" << " "
-            << std::setw(16) << "MODEL" << " " << std::setw(10) << "CLASS"
-            << " SERVICES  LAST SEEN\n";
+  Table t({"ADDRESS", "VENDOR", "MODEL", "FIRMWARE", "CLASS", "SERVICES", "LAST SEEN"});
   for (const auto& asset : page.assets()) {
     std::string services;
     for (const auto& s : asset.services()) {
@@ -536,12 +550,12 @@ int runAssetsList(const AssetsArgs& a) {
     std::string cls = asset.device_class() == v1::DEVICE_CLASS_UNSPECIFIED
                           ? "-"
                           : v1::DeviceClass_Name(asset.device_class());
-    std::cout << std::left << std::setw(16) << (asset.addresses_size() ? asset.addresses(0) : "?")
-              << " " << std::setw(14) << (asset.vendor().empty() ? "-" : asset.vendor()) << " "
-              << std::setw(16) << (asset.model().empty() ? "-" : asset.model()) << " "
-              << std::setw(10) << cls << " " << (services.empty() ? "-" : services) << "  "
-              << timeText(asset.last_seen()) << "\n";
+    auto dash = [](const std::string& v) { return v.empty() ? std::string("-") : v; };
+    t.add({asset.addresses_size() ? asset.addresses(0) : "?", dash(asset.vendor()),
+           dash(asset.model()), dash(asset.firmware()), cls, dash(services),
+           timeText(asset.last_seen())});
   }
+  t.print(std::cout);
   return 0;
 }
 
@@ -553,10 +567,12 @@ struct SummaryArgs {
 void printCounts(const char* title, const google::protobuf::RepeatedPtrField<v1::CountEntry>& e) {
   if (e.empty()) return;
   std::cout << title << "\n";
+  Table t({"  KEY", "COUNT", "ASSETS"});
   for (const auto& c : e) {
-    std::cout << "  " << std::left << std::setw(34) << c.key() << std::right << std::setw(8)
-              << c.count() << "  (" << c.assets() << " assets)\n";
+    t.add({"  " + (c.key() == "/" ? std::string("(unidentified)") : c.key()),
+           std::to_string(c.count()), std::to_string(c.assets())});
   }
+  t.print(std::cout);
 }
 
 int runSummary(const SummaryArgs& a) {
@@ -582,7 +598,9 @@ int runSummary(const SummaryArgs& a) {
          {std::pair{"new", &diff.new_findings()}, std::pair{"resolved", &diff.resolved_findings()}}) {
       if (list->empty()) continue;
       std::cout << label << ":\n";
-      for (const auto& f : *list) printFindingLine(std::cout, f);
+      Table t(kFindingHeader);
+      for (const auto& f : *list) t.add(findingRow(f));
+      t.print(std::cout);
     }
     return 0;
   }

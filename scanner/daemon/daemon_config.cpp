@@ -462,7 +462,7 @@ absl::Status applyOverride(YAML::Node root, const std::string& setting) {
       }
       continue;
     }
-    if (!cur.IsMap() && !cur.IsNull()) {
+    if (cur.IsDefined() && !cur.IsMap() && !cur.IsNull()) {
       return absl::InvalidArgumentError("-o " + key + ": '" + p + "' is inside a value that is not a mapping");
     }
     if (last) {
@@ -532,10 +532,26 @@ absl::StatusOr<DaemonConfig> loadDaemonConfig(const std::string& path,
   }();
   if (schema == nullptr) return absl::InternalError("the configuration schema does not load");
   if (auto st = schema->validate(*doc); !st.ok()) {
-    // Nodes set with -o have no position in the file.
     std::string msg(st.message());
-    std::string prefix = name + ":0:0: ";
-    if (msg.rfind(prefix, 0) == 0) msg = "-o override: " + msg.substr(prefix.size());
+    if (!overrides.settings.empty()) {
+      // Is the file fine without the -o settings? Then one of them is at fault; nodes they
+      // made have no place in the file, so the message names the settings instead.
+      auto plain = rules::YamlDocument::parse(text, name);
+      bool file_ok = plain.ok() && plain->root().IsMap() &&
+                     expandEnvironment(*plain, plain->root(), "", env).ok() &&
+                     schema->validate(*plain).ok();
+      if (file_ok) {
+        std::string prefix = name + ":";
+        if (msg.rfind(prefix, 0) == 0) {
+          // Drop "file:line:col: ".
+          size_t at = msg.find(": ", prefix.size());
+          if (at != std::string::npos) msg = msg.substr(at + 2);
+        }
+        std::string list;
+        for (const auto& o : overrides.settings) list += (list.empty() ? "" : ", ") + o;
+        msg = "-o override (" + list + "): " + msg;
+      }
+    }
     return absl::InvalidArgumentError(msg);
   }
   DaemonConfig c;

@@ -9,7 +9,18 @@ absl::StatusOr<std::vector<std::string>> splitIntoWorkItems(const std::vector<st
   if (addresses_per_item == 0) addresses_per_item = 1;
   auto specs = net::parseTargets(targets);
   if (!specs.ok()) return specs.status();
+  // Counted first: a /8 cut into single addresses is refused before 16M strings are built.
+  uint64_t total = 0;
+  for (const auto& t : *specs) {
+    total += t.isNetwork() ? (t.network_size + addresses_per_item - 1) / addresses_per_item : 1;
+  }
+  if (total > kMaxWorkItems) {
+    return absl::InvalidArgumentError("the targets make " + std::to_string(total) +
+                                      " work items, more than " + std::to_string(kMaxWorkItems) +
+                                      "; split the scan");
+  }
   std::vector<std::string> out;
+  out.reserve(total);
   auto add = [&](std::string item) -> absl::Status {
     if (out.size() >= kMaxWorkItems) {
       return absl::InvalidArgumentError("the targets make more than " +
