@@ -1,5 +1,6 @@
 #include "scanner/cli/serve_command.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -29,6 +30,8 @@ int runServe(const ServeArgs& a) {
               << "' is not one of trace, debug, info, warning, error, off\n";
     return 2;
   }
+  // The log goes to stderr (journald takes it from there under systemd); stdout stays free.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("tlsaudit"));
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   DaemonOptions o;

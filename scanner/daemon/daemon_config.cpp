@@ -293,6 +293,7 @@ class Loader {
           g.snmp.push_back(name);
         }
       }
+      if (auto p = n["snmp_port"]) g.snmp_port = p.as<uint16_t>();
       if (auto p = n["profile"]) g.profile = p.Scalar();
       if (auto s = n["site"]) g.site = s.Scalar();
       if (auto s = n["schedule"]) {

@@ -33,6 +33,7 @@ struct TargetGroup {
   std::vector<std::string> exclude;
   std::vector<uint16_t> ports;       // empty: DaemonConfig::default_ports
   std::vector<std::string> snmp;     // names of snmp_credentials, tried in this order
+  uint16_t snmp_port = 161;          // agents' UDP port (RFC 3417 §3)
   std::string profile;               // empty: policy.profile
   std::string site;
   std::optional<Schedule> schedule;

@@ -168,6 +168,7 @@ absl::StatusOr<storage::WorkItemCounts> runWorkItem(const WorkItemRequest& req,
       for (const auto& name : group->snmp) {
         if (const auto* c = cfg.snmpCredential(name)) o.snmp_credentials.push_back(*c);
       }
+      o.snmp_port = group->snmp_port;
     }
     o.identify_services = false;  // the TLS probe opens every service anyway
     o.connect_timeout = pol.connect_timeout;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/snmpd_fixture.h"
 
 namespace tlsaudit::itest {
 namespace {
@@ -26,73 +27,6 @@ using ::testing::Not;
 using Json = nlohmann::json;
 
 std::string servers() { return std::string(TLSAUDIT_SOURCE_DIR) + "/tests/integration/servers/"; }
-
-// A UDP port on `host` that was free a moment ago (snmpd cannot be told to pick one).
-uint16_t freeUdpPort(const std::string& host) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-    socklen_t len = sizeof sa;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-// One table row for snmp_table_agent.py.
-struct Row {
-  std::string oid, type;
-  Json value;
-};
-
-// A real snmpd on HOST:PORT with a generated config: communities, v3 users, system values and
-// pass_persist rows. Runs without root paths (persistent dir, pid file in the scratch folder).
-class Snmpd {
- public:
-  Snmpd(const std::string& host, const std::string& conf_body, const std::vector<Row>& rows,
-        uint16_t port = 0) {
-    static int counter = 0;
-    std::string dir =
-        scratchDir() + "/snmpd-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    ::mkdir(dir.c_str(), 0700);
-    Json data = Json::array();
-    for (const auto& r : rows) data.push_back(Json::array({r.oid, r.type, r.value}));
-    writeFile(dir + "/rows.json", data.dump());
-    std::string conf = conf_body;
-    // Priority 10 beats snmpd's own ARP tables (ip-mib registers at the default 127).
-    for (const char* root : {".1.3.6.1.2.1.47", ".1.0.8802.1.1.2", ".1.3.6.1.4.1.9.9.23",
-                             ".1.3.6.1.2.1.4.22.1.2", ".1.3.6.1.2.1.4.35.1.4"}) {
-      conf += std::string("pass_persist -p 10 ") + root + " /usr/bin/python3 " + servers() +
-              "snmp_table_agent.py " + root + " " + dir + "/rows.json\n";
-    }
-    writeFile(dir + "/snmpd.conf", conf);
-    for (int attempt = 0; attempt < 3 && !ok(); ++attempt) {
-      port_ = port ? port : freeUdpPort(host);
-      process_ = std::make_unique<Process>(
-          "snmpd", std::vector<std::string>{"env", "SNMP_PERSISTENT_DIR=" + dir + "/persist",
-                                            "snmpd", "-f", "-Lo", "-C", "-c", dir + "/snmpd.conf",
-                                            "-p", dir + "/snmpd.pid", "-M", "/dev/null", "-m", "",
-                                            "udp:" + host + ":" + std::to_string(port_)});
-      if (!process_->waitFor(std::regex("(NET-SNMP version)"), milliseconds(10000)) ||
-          !process_->running()) {
-        noteForFailure("snmpd log", process_->log());
-        process_.reset();
-      }
-    }
-  }
-  bool ok() const { return process_ != nullptr; }
-  uint16_t port() const { return port_; }
-
- private:
-  std::unique_ptr<Process> process_;
-  uint16_t port_ = 0;
-};
 
 // discovery_responder.py on one address.
 class Responder {
@@ -161,22 +95,6 @@ Json parseOut(const CommandResult& r) {
   auto doc = Json::parse(r.out, nullptr, false);
   EXPECT_FALSE(doc.is_discarded()) << r.out;
   return doc.is_discarded() ? Json::object({{"assets", Json::array()}}) : doc;
-}
-
-std::string systemConf(const std::string& descr, const std::string& object_id,
-                       const std::string& name) {
-  return "rocommunity public default\n"
-         "sysDescr " +
-         descr +
-         "\n"
-         "sysObjectID " +
-         object_id +
-         "\n"
-         "sysName " +
-         name +
-         "\n"
-         "sysLocation lab rack 4\n"
-         "sysContact ops@example.invalid\n";
 }
 
 // The switch at 127.0.5.1 knows, via LLDP, a Yealink phone at 127.0.5.7 (in scope, not a

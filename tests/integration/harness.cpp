@@ -275,6 +275,17 @@ bool Process::running() {
   return !reaped_;
 }
 
+void Process::signal(int sig) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+std::optional<int> Process::waitExit(milliseconds timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  if (!reaped_ && waitUntil(pid_, Clock::now() + timeout, &exit_status_)) reaped_ = true;
+  if (!reaped_) return std::nullopt;
+  return WIFEXITED(exit_status_) ? WEXITSTATUS(exit_status_) : -1;
+}
+
 std::optional<std::string> Process::waitFor(const std::regex& re, milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {

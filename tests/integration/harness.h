@@ -63,6 +63,11 @@ class Process {
   std::optional<std::string> waitFor(const std::regex& re, milliseconds timeout);
   bool running();
   void stop();
+  // Sends `sig` to the process (not its group).
+  void signal(int sig);
+  // Waits up to `timeout` for the process to exit; its exit code (-1 when a signal ended it),
+  // nullopt when it is still running.
+  std::optional<int> waitExit(milliseconds timeout);
 
  private:
   std::string label_;
