@@ -195,7 +195,7 @@ bool AlertDispatcher::Impl::ensureDatabase() {
     // Events wait in the outbox meanwhile; nothing is lost, so one line per few attempts.
     if (db_failures == 1 || db_failures % 10 == 0) {
       spdlog::warn("alerts: database unavailable ({}); retrying in {} ms",
-                   connection.status().message(), delay.count());
+                   std::string(connection.status().message()), delay.count());
     }
     return false;
   }
@@ -217,16 +217,16 @@ Round AlertDispatcher::Impl::databaseError(size_t index, const absl::Status& sta
                                            std::string_view what) {
   SinkSlot& slot = slots[index];
   if (status.code() == absl::StatusCode::kUnavailable || db->broken()) {
-    spdlog::warn("alerts[{}]: database lost while {}: {}", slot.config.name, what,
-                 status.message());
+    spdlog::warn("alerts[{}]: database lost while {}: {}", slot.config.name, std::string(what),
+               std::string(status.message()));
     return Round::kDatabaseLost;
   }
   // Anything else (a statement timeout, say) is treated like a failed delivery: the sink waits
   // and then starts again from its first event not taken.
   ++slot.failures;
   slot.next_attempt = Clock::now() + delayAfter(slot.failures);
-  spdlog::warn("alerts[{}]: database error while {}: {}", slot.config.name, what,
-               status.message());
+  spdlog::warn("alerts[{}]: database error while {}: {}", slot.config.name, std::string(what),
+               std::string(status.message()));
   return Round::kFailed;
 }
 
@@ -242,7 +242,7 @@ void AlertDispatcher::Impl::housekeeping(size_t index, storage::PgAlertOutbox& o
     auto w = outbox.advanceWatermark(slot.config.name, options.settle);
     if (!w.ok()) {
       spdlog::warn("alerts[{}]: moving the watermark failed: {}", slot.config.name,
-                   w.status().message());
+                   std::string(w.status().message()));
     }
   }
   if (now >= slot.next_depth) {
@@ -276,7 +276,7 @@ Round AlertDispatcher::Impl::deliverRound(size_t index) {
     auto event = parseOutboxEvent(row);
     if (!event.ok() || !sinkAccepts(slot.config, *event)) {
       // Not for this sink (or never deliverable): taken without delivery, never retried.
-      if (!event.ok()) spdlog::error("alerts[{}]: skipping {}", name, event.status().message());
+      if (!event.ok()) spdlog::error("alerts[{}]: skipping {}", name, std::string(event.status().message()));
       auto taken = outbox.markTaken(name, row.id, false, 0);
       if (!taken.ok()) return databaseError(index, taken, "recording a filtered event");
       updateStats(index, [](SinkStats& s) { ++s.skipped; });
@@ -303,6 +303,8 @@ Round AlertDispatcher::Impl::deliverRound(size_t index) {
       if (!recorded.ok() && (recorded.code() == absl::StatusCode::kUnavailable || db->broken())) {
         return Round::kDatabaseLost;
       }
+      // The depth matters most while a sink is down: keep reading it.
+      housekeeping(index, outbox);
       return Round::kFailed;
     }
     if (slot.failures > 0) spdlog::info("alerts[{}]: delivering again", name);

@@ -71,6 +71,17 @@ std::string headerField(std::string_view s, size_t max) {
   return out.empty() ? "-" : out;
 }
 
+// The asset's address without the prefix length of a single host: ingest writes the address as
+// `inet::text`, which keeps it ("10.1.2.3/32"); receivers want the address alone.
+std::string hostAddress(std::string address) {
+  bool v6 = address.find(':') != std::string::npos;
+  std::string_view full = v6 ? "/128" : "/32";
+  if (address.size() > full.size() && address.ends_with(full)) {
+    address.resize(address.size() - full.size());
+  }
+  return address;
+}
+
 std::string timeOrNil(int64_t micros) { return micros == 0 ? "-" : rfc3339(micros); }
 
 }  // namespace
@@ -101,7 +112,7 @@ absl::StatusOr<AlertEvent> parseOutboxEvent(const storage::OutboxEvent& row) {
                      : v1::FINDING_STATE_UNSPECIFIED;
   e.to_state = v1::FindingState_IsValid(static_cast<int>(to)) ? static_cast<v1::FindingState>(to)
                                                               : v1::FINDING_STATE_UNSPECIFIED;
-  e.asset = textField(payload, "asset");
+  e.asset = hostAddress(textField(payload, "asset"));
   e.service = textField(payload, "service");
   e.scan_id = textField(payload, "scanId");
   google::protobuf::Timestamp at;
@@ -163,7 +174,8 @@ std::string hmacSha256Hex(std::string_view key, std::string_view body) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   static const unsigned char kEmpty = 0;
-  const void* key_data = key.empty() ? &kEmpty : key.data();
+  const void* key_data =
+      key.empty() ? static_cast<const void*>(&kEmpty) : static_cast<const void*>(key.data());
   if (HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()),
            reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac,
            &len) == nullptr) {
@@ -259,7 +271,7 @@ std::string escapeSdValue(std::string_view value) {
 }
 
 std::string octetCountingFrame(std::string_view message) {
-  return absl::StrCat(message.size(), " ", message);
+  return std::to_string(message.size()) + " " + std::string(message);
 }
 
 std::string syslogMessage(const AlertEvent& e, const MessageContext& context, int facility,
@@ -272,14 +284,14 @@ std::string syslogMessage(const AlertEvent& e, const MessageContext& context, in
   // header and structured data always fit in the 2048 octets of a UDP datagram.
   std::string out = absl::StrCat(
       "<", pri, ">1 ", timeOrNil(e.at_micros != 0 ? e.at_micros : e.created_micros), " ",
-      headerField(context.hostname, 64), " ", headerField(app_name, 48), " ",
+      headerField(context.hostname, 64), " ", headerField(std::string(app_name), 48), " ",
       headerField(procid, 128), " ", headerField(e.kind, 32), " ");
   // §6.3: one SD-ELEMENT. The SD-ID carries an enterprise number (§7.2.2); 32473 is the one
   // reserved for documentation (RFC 5612) until tlsaudit registers its own. Values are capped
   // so that the element stays small whatever the payload holds.
   auto param = [](const char* name, std::string_view value, size_t cap) {
-    return absl::StrCat(" ", name, "=\"", escapeSdValue(withoutControls(utf8Prefix(value, cap))),
-                        "\"");
+    return absl::StrCat(" ", name, "=\"",
+                        escapeSdValue(withoutControls(utf8Prefix(value, cap))), "\"");
   };
   absl::StrAppend(&out, "[tlsaudit@32473", param("key", e.idempotency_key, 64),
                   param("event", e.event, 16), param("rule", e.rule_id, 64),
@@ -292,9 +304,10 @@ std::string syslogMessage(const AlertEvent& e, const MessageContext& context, in
   absl::StrAppend(&text, ": ", e.title);
   if (!e.evidence.empty()) absl::StrAppend(&text, " (", e.evidence, ")");
   text = withoutControls(text);
-  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  static const std::string kBom = "\xEF\xBB\xBF";
   if (out.size() + 1 + kBom.size() < max_bytes) {
-    absl::StrAppend(&out, " ", kBom, utf8Prefix(text, max_bytes - out.size() - 1 - kBom.size()));
+    size_t room = max_bytes - out.size() - 1 - kBom.size();
+    out += " " + kBom + std::string(utf8Prefix(text, room));
   }
   return std::string(utf8Prefix(out, max_bytes));
 }

@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <exception>
+#include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -32,10 +33,10 @@ using Result = absl::StatusOr<HttpResponse>;
 
 constexpr size_t kBodyChunk = 8192;
 
-absl::Status invalidUrl(std::string_view why) { return absl::InvalidArgumentError(why); }
+absl::Status invalidUrl(const char* why) { return absl::InvalidArgumentError(why); }
 
 // An I/O failure as a status: timeouts (Beast's tcp_stream deadline) apart from the rest.
-absl::Status ioError(const HttpUrl& url, std::string_view step, const beast::error_code& ec,
+absl::Status ioError(const HttpUrl& url, const char* step, const beast::error_code& ec,
                      std::chrono::milliseconds timeout) {
   if (ec == beast::error::timeout) {
     return absl::DeadlineExceededError(absl::StrCat(url.redacted(), ": no answer within ",
@@ -60,7 +61,8 @@ absl::StatusOr<HttpUrl> parseHttpUrl(std::string_view text) {
   }
   HttpUrl url;
   size_t sep = text.find("://");
-  std::string scheme = absl::AsciiStrToLower(text.substr(0, sep == std::string_view::npos ? 0 : sep));
+  std::string scheme =
+      absl::AsciiStrToLower(std::string(text.substr(0, sep == std::string_view::npos ? 0 : sep)));
   if (scheme == "https") {
     url.tls = true;
   } else if (scheme != "http") {
@@ -70,12 +72,15 @@ absl::StatusOr<HttpUrl> parseHttpUrl(std::string_view text) {
   size_t end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
   std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
-  if (absl::StrContains(tail, '#')) return invalidUrl("a fragment (#...) is not sent to servers");
-  if (absl::StrContains(authority, '@')) {
+  if (tail.find('#') != std::string_view::npos) {
+    return invalidUrl("a fragment (#...) is not sent to servers");
+  }
+  if (authority.find('@') != std::string_view::npos) {
     return invalidUrl("user info (user:password@) is not allowed; put credentials in a header");
   }
   std::string_view host = authority, port;
-  if (absl::StartsWith(authority, "[")) {
+  bool bracketed = authority.starts_with("[");
+  if (bracketed) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return invalidUrl("unterminated [IPv6 address]");
     host = authority.substr(1, close - 1);
@@ -87,21 +92,23 @@ absl::StatusOr<HttpUrl> parseHttpUrl(std::string_view text) {
   } else if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
-    if (absl::StrContains(port, ':')) return invalidUrl("an IPv6 address needs [brackets]");
+    if (port.find(':') != std::string_view::npos) {
+      return invalidUrl("an IPv6 address needs [brackets]");
+    }
   }
   if (host.empty()) return invalidUrl("has no host");
   url.host = std::string(host);
   uint32_t port_number = url.tls ? 443 : 80;
   if (!port.empty() || authority.back() == ':') {
-    if (!absl::SimpleAtoi(port, &port_number) || port_number == 0 || port_number > 65535) {
+    if (!absl::SimpleAtoi(std::string(port), &port_number) || port_number == 0 ||
+        port_number > 65535) {
       return invalidUrl("port must be 1..65535");
     }
   }
   url.port = std::to_string(port_number);
-  url.path = tail.empty() ? "/" : (tail[0] == '?' ? absl::StrCat("/", tail) : std::string(tail));
+  url.path = tail.empty() ? "/" : (tail[0] == '?' ? "/" + std::string(tail) : std::string(tail));
   bool default_port = port_number == (url.tls ? 443u : 80u);
-  url.authority = absl::StrCat(absl::StartsWith(authority, "[") ? "[" : "", url.host,
-                               absl::StartsWith(authority, "[") ? "]" : "",
+  url.authority = absl::StrCat(bracketed ? "[" : "", url.host, bracketed ? "]" : "",
                                default_port ? "" : absl::StrCat(":", port_number));
   return url;
 }
@@ -137,7 +144,9 @@ struct HttpClient::Impl {
     // neither fails the read of the status nor makes the parser reserve memory for it.
     http::response_parser<http::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_response_header_bytes));
-    parser.body_limit(boost::none);  // capped below, by what we keep
+    // Capped below, by what we keep. Not boost::none: Boost 1.74's parser compares a Content-Length
+    // with an empty limit as if the limit were zero.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     lowest.expires_at(deadline);
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));

@@ -38,7 +38,7 @@ bool reservedHeader(const std::string& name) {
 
 absl::Status validateSink(const SinkConfig& sink) {
   const std::string where = absl::StrCat("alerts[", sink.name, "].");
-  auto bad = [&](const char* field, std::string_view why) {
+  auto bad = [&](const char* field, absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(where, field, ": ", why));
   };
   if (sink.name.empty()) return absl::InvalidArgumentError("alerts[].name: every sink needs a name");

@@ -57,7 +57,7 @@ TEST(AlertMessageTest, ParsesThePayloadStorageWrites) {
   // The shape of storage/pg_finding_store.cpp's jsonb_build_object, as PostgreSQL prints it.
   storage::OutboxEvent row{
       7, "finding.resolved",
-      R"({"at": "2023-11-14T23:13:20Z", "event": "resolved", "asset": "10.9.8.7", )"
+      R"({"at": "2023-11-14T23:13:20Z", "event": "resolved", "asset": "10.9.8.7/32", )"
       R"("title": "TLS 1.0 enabled", "ruleId": "tls10-enabled", "scanId": "4", "service": )"
       R"("10.9.8.7:443", "toState": 2, "evidence": "", "severity": 3, "findingId": "99", )"
       R"("fromState": 1})",
@@ -78,6 +78,12 @@ TEST(AlertMessageTest, ParsesThePayloadStorageWrites) {
   EXPECT_EQ(e->scan_id, "4");
   EXPECT_EQ(e->at_micros, 1700003600000000);
   EXPECT_EQ(e->created_micros, 1700003600500000);
+  // Only a single host's prefix length goes; a network stays one.
+  storage::OutboxEvent v6 = row;
+  v6.payload = R"({"event":"opened","ruleId":"r","asset":"2001:db8::1/128"})";
+  EXPECT_EQ(parseOutboxEvent(v6)->asset, "2001:db8::1");
+  v6.payload = R"({"event":"opened","ruleId":"r","asset":"10.0.0.0/24"})";
+  EXPECT_EQ(parseOutboxEvent(v6)->asset, "10.0.0.0/24");
 }
 
 TEST(AlertMessageTest, RefusesPayloadsThatCannotBeDelivered) {
