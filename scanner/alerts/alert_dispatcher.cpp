@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -30,10 +31,10 @@ using std::chrono::milliseconds;
 // Every setting that changes what or how a sink delivers; a reload that changes none of them
 // keeps the sink's backoff, one that changes any starts it afresh.
 std::string configFingerprint(const SinkConfig& s) {
-  std::string out = absl::StrCat(s.type, "\n", s.url, "\n", s.secret, "\n", s.ca_file, "\n",
-                                 s.verify_tls, "\n", s.address, "\n", s.transport, "\n",
-                                 s.facility, "\n", s.app_name, "\n", s.min_severity, "\n",
-                                 s.timeout.count(), "\n", s.expires_after.count(), "\n");
+  std::string out =
+      absl::StrCat(s.type, "\n", s.url, "\n", s.secret, "\n", s.ca_file, "\n", s.verify_tls, "\n",
+                   s.address, "\n", s.transport, "\n", s.facility, "\n", s.app_name, "\n",
+                   s.min_severity, "\n", s.timeout.count(), "\n", s.expires_after.count(), "\n");
   for (const auto& [k, v] : s.headers) absl::StrAppend(&out, "h:", k, "=", v, "\n");
   for (const auto& r : s.rules) absl::StrAppend(&out, "r:", r, "\n");
   for (const auto& e : s.events) absl::StrAppend(&out, "e:", e, "\n");
@@ -123,8 +124,8 @@ void AlertDispatcher::Impl::applySinks(std::vector<SinkConfig> configs) {
     if (auto st = validateSink(slot.config); !st.ok()) {
       slot.config_error = std::string(st.message());
     } else if (!names.insert(slot.config.name).second) {
-      slot.config_error = absl::StrCat("alerts[", slot.config.name,
-                                       "].name: another sink has the same name");
+      slot.config_error =
+          absl::StrCat("alerts[", slot.config.name, "].name: another sink has the same name");
     } else {
       auto sink = makeAlertSink(slot.config, context);
       if (sink.ok()) {
@@ -218,7 +219,7 @@ Round AlertDispatcher::Impl::databaseError(size_t index, const absl::Status& sta
   SinkSlot& slot = slots[index];
   if (status.code() == absl::StatusCode::kUnavailable || db->broken()) {
     spdlog::warn("alerts[{}]: database lost while {}: {}", slot.config.name, std::string(what),
-               std::string(status.message()));
+                 std::string(status.message()));
     return Round::kDatabaseLost;
   }
   // Anything else (a statement timeout, say) is treated like a failed delivery: the sink waits
@@ -235,9 +236,9 @@ void AlertDispatcher::Impl::housekeeping(size_t index, storage::PgAlertOutbox& o
   Clock::time_point now = Clock::now();
   if (slot.locked && now >= slot.next_watermark) {
     // Often enough that alert_deliveries stays small, rarely enough to cost nothing.
-    auto interval = std::clamp<milliseconds>(
-        std::chrono::duration_cast<milliseconds>(options.settle) / 4, options.poll_interval,
-        milliseconds(60000));
+    auto interval =
+        std::clamp<milliseconds>(std::chrono::duration_cast<milliseconds>(options.settle) / 4,
+                                 options.poll_interval, milliseconds(60000));
     slot.next_watermark = now + interval;
     auto w = outbox.advanceWatermark(slot.config.name, options.settle);
     if (!w.ok()) {
@@ -276,7 +277,9 @@ Round AlertDispatcher::Impl::deliverRound(size_t index) {
     auto event = parseOutboxEvent(row);
     if (!event.ok() || !sinkAccepts(slot.config, *event)) {
       // Not for this sink (or never deliverable): taken without delivery, never retried.
-      if (!event.ok()) spdlog::error("alerts[{}]: skipping {}", name, std::string(event.status().message()));
+      if (!event.ok()) {
+        spdlog::error("alerts[{}]: skipping {}", name, std::string(event.status().message()));
+      }
       auto taken = outbox.markTaken(name, row.id, false, 0);
       if (!taken.ok()) return databaseError(index, taken, "recording a filtered event");
       updateStats(index, [](SinkStats& s) { ++s.skipped; });
@@ -337,15 +340,23 @@ void AlertDispatcher::Impl::run() {
     if (sinks) applySinks(*std::move(sinks));
 
     bool more = false;
-    if (ensureDatabase()) {
-      for (size_t i = 0; i < slots.size() && !stopRequested(); ++i) {
-        Round r = deliverRound(i);
-        if (r == Round::kDatabaseLost) {
-          dropDatabase();
-          break;
+    try {
+      if (ensureDatabase()) {
+        for (size_t i = 0; i < slots.size() && !stopRequested(); ++i) {
+          Round r = deliverRound(i);
+          if (r == Round::kDatabaseLost) {
+            dropDatabase();
+            break;
+          }
+          more = more || r == Round::kMore;
         }
-        more = more || r == Round::kMore;
       }
+    } catch (const std::exception& e) {
+      // Nothing here throws by design; if something does (memory), the events stay in the
+      // outbox and the thread starts over on a new session after a pause, instead of ending.
+      spdlog::error("alerts: delivery round failed: {}", e.what());
+      dropDatabase();
+      more = false;
     }
     if (more) continue;
 

@@ -101,8 +101,9 @@ absl::StatusOr<AlertEvent> parseOutboxEvent(const storage::OutboxEvent& row) {
   e.event = textField(payload, "event");
   e.rule_id = textField(payload, "ruleId");
   int64_t severity = intField(payload, "severity");
-  e.severity = v1::Severity_IsValid(static_cast<int>(severity)) ? static_cast<v1::Severity>(severity)
-                                                                : v1::SEVERITY_UNSPECIFIED;
+  e.severity = v1::Severity_IsValid(static_cast<int>(severity))
+                   ? static_cast<v1::Severity>(severity)
+                   : v1::SEVERITY_UNSPECIFIED;
   e.title = textField(payload, "title");
   e.evidence = textField(payload, "evidence");
   int64_t from = intField(payload, "fromState");
@@ -290,8 +291,8 @@ std::string syslogMessage(const AlertEvent& e, const MessageContext& context, in
   // reserved for documentation (RFC 5612) until tlsaudit registers its own. Values are capped
   // so that the element stays small whatever the payload holds.
   auto param = [](const char* name, std::string_view value, size_t cap) {
-    return absl::StrCat(" ", name, "=\"",
-                        escapeSdValue(withoutControls(utf8Prefix(value, cap))), "\"");
+    return absl::StrCat(" ", name, "=\"", escapeSdValue(withoutControls(utf8Prefix(value, cap))),
+                        "\"");
   };
   absl::StrAppend(&out, "[tlsaudit@32473", param("key", e.idempotency_key, 64),
                   param("event", e.event, 16), param("rule", e.rule_id, 64),

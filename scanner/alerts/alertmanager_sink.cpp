@@ -11,8 +11,8 @@ HttpUrl AlertmanagerSink::alertsUrl(HttpUrl base) {
   return base;
 }
 
-absl::StatusOr<std::unique_ptr<AlertSink>> AlertmanagerSink::create(
-    const SinkConfig& config, const MessageContext& context) {
+absl::StatusOr<std::unique_ptr<AlertSink>> AlertmanagerSink::create(const SinkConfig& config,
+                                                                    const MessageContext& context) {
   auto url = parseHttpUrl(config.url);
   if (!url.ok()) return url.status();
   auto client = HttpClient::create({.ca_file = config.ca_file, .verify_tls = config.verify_tls});

@@ -39,8 +39,8 @@ absl::Status invalidUrl(const char* why) { return absl::InvalidArgumentError(why
 absl::Status ioError(const HttpUrl& url, const char* step, const beast::error_code& ec,
                      std::chrono::milliseconds timeout) {
   if (ec == beast::error::timeout) {
-    return absl::DeadlineExceededError(absl::StrCat(url.redacted(), ": no answer within ",
-                                                    timeout.count(), " ms (", step, ")"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(url.redacted(), ": no answer within ", timeout.count(), " ms (", step, ")"));
   }
   return absl::UnavailableError(absl::StrCat(url.redacted(), ": ", step, ": ", ec.message()));
 }
@@ -49,8 +49,7 @@ absl::Status ioError(const HttpUrl& url, const char* step, const beast::error_co
 
 std::string HttpUrl::redacted() const {
   bool v6 = host.find(':') != std::string::npos;
-  return absl::StrCat(tls ? "https://" : "http://", v6 ? "[" : "", host, v6 ? "]" : "", ":",
-                      port);
+  return absl::StrCat(tls ? "https://" : "http://", v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
 }
 
 absl::StatusOr<HttpUrl> parseHttpUrl(std::string_view text) {
@@ -153,8 +152,10 @@ struct HttpClient::Impl {
     if (ec) co_return ioError(url, "reading the answer", ec, timeout);
     HttpResponse response;
     response.status = static_cast<int>(parser.get().result_int());
-    // The status is the answer; the body only helps to explain a refusal, so a body that is too
-    // large, slow or cut short does not change the outcome: read what arrives up to the cap.
+    // The status is the answer. The body only helps to explain a refusal, so it is not read
+    // after a 2xx, and otherwise only what arrives by the deadline, up to the cap: a body that
+    // is too large, slow or cut short does not change the outcome.
+    if (response.status >= 200 && response.status < 300) co_return response;
     char chunk[kBodyChunk];
     while (!parser.is_done() && response.body.size() < options.max_response_body_bytes) {
       parser.get().body().data = chunk;
@@ -206,9 +207,8 @@ struct HttpClient::Impl {
     if (ec) {
       long verify = SSL_get_verify_result(ssl_handle);
       if (options.verify_tls && verify != X509_V_OK) {
-        co_return absl::UnavailableError(
-            absl::StrCat(url.redacted(), ": certificate not accepted: ",
-                         X509_verify_cert_error_string(verify)));
+        co_return absl::UnavailableError(absl::StrCat(
+            url.redacted(), ": certificate not accepted: ", X509_verify_cert_error_string(verify)));
       }
       co_return ioError(url, "TLS handshake", ec, timeout);
     }
@@ -244,8 +244,7 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::create(const HttpClientO
 }
 
 absl::StatusOr<HttpResponse> HttpClient::post(const HttpUrl& url, const HttpHeaders& headers,
-                                              std::string body,
-                                              std::chrono::milliseconds timeout) {
+                                              std::string body, std::chrono::milliseconds timeout) {
   Clock::time_point deadline = Clock::now() + timeout;
   auto addresses = lookupAddresses(url.host, deadline);
   if (!addresses.ok()) {
@@ -268,7 +267,8 @@ absl::StatusOr<HttpResponse> HttpClient::post(const HttpUrl& url, const HttpHead
   asio::co_spawn(io, impl_->run(url, *std::move(addresses), request, deadline, timeout),
                  [&](std::exception_ptr error, Result r) {
                    if (error) {
-                     result = absl::InternalError(absl::StrCat(url.redacted(), ": HTTP client failed"));
+                     result =
+                         absl::InternalError(absl::StrCat(url.redacted(), ": HTTP client failed"));
                    } else {
                      result = std::move(r);
                    }

@@ -16,10 +16,10 @@
 namespace tlsaudit::scanner::alerts {
 
 struct HttpUrl {
-  bool tls = false;   // https
-  std::string host;   // name or address, without brackets
-  std::string port;   // decimal; 80/443 when the URL has none
-  std::string path;   // "/..." including the query; "/" when the URL has none
+  bool tls = false;  // https
+  std::string host;  // name or address, without brackets
+  std::string port;  // decimal; 80/443 when the URL has none
+  std::string path;  // "/..." including the query; "/" when the URL has none
   // Host header value (RFC 9110 §7.2): the host as written, with the port when not default.
   std::string authority;
   // scheme://host:port, for messages: the path can carry a token (many webhook URLs do), so

@@ -20,17 +20,17 @@ constexpr const char* kEvents[] = {"opened", "reopened", "resolved", "waived", "
 // RFC 9110 §5.1: a field name is a token (§5.6.2 tchar).
 bool isToken(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) !=
-                                         std::string_view::npos;
+    return absl::ascii_isalnum(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
 // Headers the sink writes itself; a configured one would contradict them.
 bool reservedHeader(const std::string& name) {
   static const std::set<std::string> kReserved = {
-      "host",          "content-length",  "content-type",     "transfer-encoding",
-      "connection",    "idempotency-key", "x-tlsaudit-event", "x-tlsaudit-signature",
-      "te",            "upgrade",         "trailer",          "keep-alive"};
+      "host",       "content-length",  "content-type",     "transfer-encoding",
+      "connection", "idempotency-key", "x-tlsaudit-event", "x-tlsaudit-signature",
+      "te",         "upgrade",         "trailer",          "keep-alive"};
   return kReserved.count(absl::AsciiStrToLower(name)) > 0;
 }
 
@@ -41,7 +41,8 @@ absl::Status validateSink(const SinkConfig& sink) {
   auto bad = [&](const char* field, absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(where, field, ": ", why));
   };
-  if (sink.name.empty()) return absl::InvalidArgumentError("alerts[].name: every sink needs a name");
+  if (sink.name.empty())
+    return absl::InvalidArgumentError("alerts[].name: every sink needs a name");
   if (sink.name.size() > 100 || !std::all_of(sink.name.begin(), sink.name.end(), [](char c) {
         return absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.';
       })) {

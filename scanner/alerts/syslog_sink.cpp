@@ -89,11 +89,9 @@ absl::StatusOr<std::unique_ptr<AlertSink>> SyslogSink::create(const SinkConfig& 
 
 absl::Status SyslogSink::deliver(const AlertEvent& event) {
   Clock::time_point deadline = Clock::now() + config_.timeout;
-  std::string where = absl::StrCat("syslog ", config_.transport, "://",
-                                   address_.host.find(':') != std::string::npos ? "[" : "",
-                                   address_.host,
-                                   address_.host.find(':') != std::string::npos ? "]" : "", ":",
-                                   address_.port);
+  std::string where = absl::StrCat(
+      "syslog ", config_.transport, "://", address_.host.find(':') != std::string::npos ? "[" : "",
+      address_.host, address_.host.find(':') != std::string::npos ? "]" : "", ":", address_.port);
   Connection& c = *connection_;
   auto endpointsOf = [&]() -> absl::StatusOr<std::vector<asio::ip::address>> {
     auto addresses = lookupAddresses(address_.host, deadline);
@@ -140,8 +138,8 @@ absl::Status SyslogSink::deliver(const AlertEvent& event) {
     for (const auto& a : *addresses) endpoints.emplace_back(a, address_.port);
     c.tcp.emplace(c.io);
     c.tcp->expires_at(deadline);
-    c.tcp->async_connect(endpoints, [&](boost::system::error_code e,
-                                        const asio::ip::tcp::endpoint&) { ec = e; });
+    c.tcp->async_connect(
+        endpoints, [&](boost::system::error_code e, const asio::ip::tcp::endpoint&) { ec = e; });
     c.io.restart();
     c.io.run();
     if (ec) {

@@ -8,8 +8,8 @@
 // once per sink; the Alertmanager and syslog formats on the wire; TLS verification; deadlines
 // and response caps of the HTTP client.
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
 #include <cstdio>
@@ -125,8 +125,8 @@ class Receiver {
       Request r;
       r.method = j.value("method", "");
       r.path = j.value("path", "");
-      r.answer = j["answer"].is_number() ? std::to_string(j["answer"].get<int>())
-                                         : j.value("answer", "");
+      r.answer =
+          j["answer"].is_number() ? std::to_string(j["answer"].get<int>()) : j.value("answer", "");
       absl::Base64Unescape(j.value("body_b64", ""), &r.body);
       for (const auto& h : j["headers"]) {
         std::string name = h[0];
@@ -252,18 +252,18 @@ class AlertDeliveryTest : public StorageTest {
 TEST_F(AlertDeliveryTest, WebhookGetsEveryEventOnceInIdOrderSigned) {
   Receiver receiver("http");
   ASSERT_NE(receiver.port(), 0);
-  ingest("10.20.0.1", {makeFinding("tls10-enabled", v1::HIGH),
-                       makeFinding("cert-sig-md5", v1::CRITICAL)});
-  ingest("10.20.0.2", {makeFinding("tls10-enabled", v1::HIGH),
-                       makeFinding("rc4-accepted", v1::MEDIUM),
-                       makeFinding("cert-sig-md5", v1::CRITICAL)});
+  ingest("10.20.0.1",
+         {makeFinding("tls10-enabled", v1::HIGH), makeFinding("cert-sig-md5", v1::CRITICAL)});
+  ingest("10.20.0.2",
+         {makeFinding("tls10-enabled", v1::HIGH), makeFinding("rc4-accepted", v1::MEDIUM),
+          makeFinding("cert-sig-md5", v1::CRITICAL)});
   SinkConfig sink = webhookSink("soc", receiver.url("/hooks/tlsaudit"), "whsec-itest");
   sink.headers = {{"X-Team", "voice"}};
   AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"), {sink});
   dispatcher.start();
   // More events while it runs: one resolved (the host's second scan lacks rc4-accepted).
-  ingest("10.20.0.2", {makeFinding("tls10-enabled", v1::HIGH),
-                       makeFinding("cert-sig-md5", v1::CRITICAL)});
+  ingest("10.20.0.2",
+         {makeFinding("tls10-enabled", v1::HIGH), makeFinding("cert-sig-md5", v1::CRITICAL)});
   dispatcher.poke();
   auto rows = outbox();
   ASSERT_EQ(rows.size(), 6u);
@@ -335,8 +335,8 @@ TEST_F(AlertDeliveryTest, ReceiverOutageLosesNothingAndAcknowledgedEventsAreNotR
   AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"),
                              {webhookSink("soc", receiver.url("/hook"), "k")});
   dispatcher.start();
-  ingest("10.21.0.1", {makeFinding("a", v1::HIGH), makeFinding("b", v1::LOW),
-                       makeFinding("c", v1::MEDIUM)});
+  ingest("10.21.0.1",
+         {makeFinding("a", v1::HIGH), makeFinding("b", v1::LOW), makeFinding("c", v1::MEDIUM)});
   dispatcher.poke();
   ASSERT_TRUE(eventually([&] { return receiver.acknowledged().size() == 3; })) << receiver.log();
   std::string before_outage = receiver.log();
@@ -407,9 +407,10 @@ TEST_F(AlertDeliveryTest, FailedAttemptsAreRetriedWithTheSameKeyAndBodyBeforeLat
   }
   EXPECT_EQ(keysOf(receiver.acknowledged()), keys);  // acknowledged: each key exactly once
   int64_t failed = static_cast<int64_t>(first_ack);
-  EXPECT_EQ(queryCount(*db_, "SELECT d.attempts FROM alert_deliveries d JOIN alert_outbox o ON "
-                             "o.id = d.outbox_id WHERE o.idempotency_key = '" +
-                                 keys[0] + "'"),
+  EXPECT_EQ(queryCount(*db_,
+                       "SELECT d.attempts FROM alert_deliveries d JOIN alert_outbox o ON "
+                       "o.id = d.outbox_id WHERE o.idempotency_key = '" +
+                           keys[0] + "'"),
             failed + 1);
   EXPECT_EQ(queryCount(*db_, "SELECT failures FROM alert_sinks WHERE name = 'soc'"), failed);
   EXPECT_EQ(dispatcher.stats()[0].failures, static_cast<uint64_t>(failed));
@@ -429,9 +430,9 @@ TEST_F(AlertDeliveryTest, FiltersApplyAndFilteredEventsAreNeverRetried) {
   options.settle = seconds(600);  // keep the delivery rows
   AlertDispatcher dispatcher(options, {high, rules, events});
   dispatcher.start();
-  ingest("10.23.0.1", {makeFinding("tls10-enabled", v1::MEDIUM),
-                       makeFinding("cert-sig-md5", v1::CRITICAL),
-                       makeFinding("sha1-chain", v1::LOW)});
+  ingest("10.23.0.1",
+         {makeFinding("tls10-enabled", v1::MEDIUM), makeFinding("cert-sig-md5", v1::CRITICAL),
+          makeFinding("sha1-chain", v1::LOW)});
   ingest("10.23.0.1", {makeFinding("cert-sig-md5", v1::CRITICAL),
                        makeFinding("sha1-chain", v1::LOW)});  // tls10-enabled resolved
   dispatcher.poke();
@@ -456,14 +457,17 @@ TEST_F(AlertDeliveryTest, FiltersApplyAndFilteredEventsAreNeverRetried) {
               ::testing::ElementsAre("tls10-enabled:opened", "tls10-enabled:resolved"));
   EXPECT_THAT(rulesOf("/events"), ::testing::ElementsAre("tls10-enabled:resolved"));
   // Filtered events are recorded as taken without delivery, once each.
-  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_deliveries WHERE sink = 'high' AND "
-                             "NOT delivered"),
+  EXPECT_EQ(queryCount(*db_,
+                       "SELECT count(*) FROM alert_deliveries WHERE sink = 'high' AND "
+                       "NOT delivered"),
             3);
-  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_deliveries WHERE sink = 'rules' AND "
-                             "NOT delivered"),
+  EXPECT_EQ(queryCount(*db_,
+                       "SELECT count(*) FROM alert_deliveries WHERE sink = 'rules' AND "
+                       "NOT delivered"),
             2);
-  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_deliveries WHERE sink = 'events' AND "
-                             "NOT delivered"),
+  EXPECT_EQ(queryCount(*db_,
+                       "SELECT count(*) FROM alert_deliveries WHERE sink = 'events' AND "
+                       "NOT delivered"),
             3);
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_deliveries"), 12);
   auto stats = dispatcher.stats();
@@ -520,8 +524,7 @@ TEST_F(AlertDeliveryTest, ReconfigureKeepsEachSinksPlaceAndReportsRefusedSinks) 
   Receiver second("http");
   ASSERT_NE(first.port(), 0);
   ASSERT_NE(second.port(), 0);
-  AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"),
-                             {webhookSink("soc", first.url("/soc"))});
+  AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"), {webhookSink("soc", first.url("/soc"))});
   dispatcher.start();
   ingest("10.25.0.1", {makeFinding("a", v1::HIGH), makeFinding("b", v1::HIGH)});
   dispatcher.poke();
@@ -530,8 +533,8 @@ TEST_F(AlertDeliveryTest, ReconfigureKeepsEachSinksPlaceAndReportsRefusedSinks) 
   SinkConfig broken;
   broken.name = "broken";
   broken.type = "pagerduty";
-  dispatcher.reconfigure({webhookSink("soc", second.url("/soc")),
-                          webhookSink("late", second.url("/late")), broken});
+  dispatcher.reconfigure(
+      {webhookSink("soc", second.url("/soc")), webhookSink("late", second.url("/late")), broken});
   ingest("10.25.0.2", {makeFinding("c", v1::HIGH)});
   dispatcher.poke();
   // "soc" goes on from where it was; a new sink starts at the oldest event in the outbox.
@@ -564,7 +567,8 @@ TEST(AlertDeliveryFaultTest, DatabaseRestartWhileDeliveringLosesNothing) {
   ASSERT_TRUE(storage::migrate(*db, *migrations, false).ok());
   auto ingestHost = [](storage::PgConnection& c, int host, int findings) {
     std::vector<v1::Finding> list;
-    for (int i = 0; i < findings; ++i) list.push_back(makeFinding("r" + std::to_string(i), v1::HIGH));
+    for (int i = 0; i < findings; ++i)
+      list.push_back(makeFinding("r" + std::to_string(i), v1::HIGH));
     auto r = storage::PgFindingStore(c).ingest(
         makeHostResult(createScan(c), "10.26.0." + std::to_string(host), 443, list));
     ASSERT_TRUE(r.ok()) << r.status();
@@ -657,8 +661,8 @@ TEST_F(AlertDeliveryTest, AlertmanagerGetsV2AlertsAndResolvedOnesEnd) {
     EXPECT_EQ(body[0]["annotations"]["summary"], "title of cert-sig-md5");
   }
   nlohmann::json labels = {{"alertname", "TlsauditFinding"}, {"rule_id", "cert-sig-md5"},
-                           {"severity", "critical"},          {"asset", "10.27.0.1"},
-                           {"service", "10.27.0.1:443"},      {"instance", "10.27.0.1:443"}};
+                           {"severity", "critical"},         {"asset", "10.27.0.1"},
+                           {"service", "10.27.0.1:443"},     {"instance", "10.27.0.1:443"}};
   EXPECT_EQ(alerts[0]["labels"], labels);
   EXPECT_EQ(alerts[1]["labels"], labels);  // the same alert for Alertmanager
   EXPECT_EQ(alerts[0]["annotations"]["event"], "opened");
@@ -743,18 +747,18 @@ TEST_F(AlertDeliveryTest, SyslogOverUdpAndTcpIsRfc5424) {
     s.timeout = milliseconds(2000);
     return s;
   };
-  AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"),
-                             {syslogSink("udp", "udp", udp.port()),
-                              syslogSink("tcp", "tcp", tcp.port())});
+  AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"), {syslogSink("udp", "udp", udp.port()),
+                                                            syslogSink("tcp", "tcp", tcp.port())});
   dispatcher.start();
   v1::Finding odd = makeFinding(R"(odd"rule]\id)", v1::CRITICAL);
   odd.set_title("title with \"quotes\" and ] and \\ and \xE2\x82\xAC");
-  ingest("10.28.0.1", {makeFinding("tls10-enabled", v1::HIGH), odd,
-                       makeFinding("sha1-chain", v1::LOW)});
+  ingest("10.28.0.1",
+         {makeFinding("tls10-enabled", v1::HIGH), odd, makeFinding("sha1-chain", v1::LOW)});
   dispatcher.poke();
   ASSERT_TRUE(eventually([&] {
     return udp.syslogMessages().size() == 3 && tcp.syslogMessages().size() == 3;
-  })) << udp.log() << tcp.log();
+  })) << udp.log()
+      << tcp.log();
 
   // The collector restarts between events: the dead connection is noticed before the next
   // write, so the next event is retried on a new connection, not written into the void.
@@ -768,7 +772,8 @@ TEST_F(AlertDeliveryTest, SyslogOverUdpAndTcpIsRfc5424) {
   ASSERT_TRUE(tcp.start());
   ASSERT_TRUE(eventually([&] {
     return udp.syslogMessages().size() == 4 && tcp.syslogMessages().size() == 4;
-  })) << udp.log() << tcp.log();
+  })) << udp.log()
+      << tcp.log();
   dispatcher.stop();
   EXPECT_THAT(tcp.log(), Not(HasSubstr("BADFRAME")));
 
@@ -834,7 +839,8 @@ TEST_F(AlertDeliveryTest, HttpsIsVerifiedAndSecretsStayOutOfErrors) {
   ASSERT_NE(bad, nullptr);
   EXPECT_EQ(bad->delivered, 0u);
   EXPECT_THAT(bad->last_error, HasSubstr("certificate"));
-  std::string stored = queryValue(*db_, "SELECT last_error FROM alert_sinks WHERE name = 'wrong-ca'");
+  std::string stored =
+      queryValue(*db_, "SELECT last_error FROM alert_sinks WHERE name = 'wrong-ca'");
   EXPECT_THAT(stored, HasSubstr("certificate"));
   for (const std::string& text : {bad->last_error, stored}) {
     EXPECT_THAT(text, Not(HasSubstr("never-logged")));
@@ -861,12 +867,16 @@ TEST(AlertHttpClientTest, DeadlinesAndResponseCaps) {
   EXPECT_GE(hung_time, milliseconds(450));
   EXPECT_LT(hung_time, milliseconds(1500));
 
-  receiver.setControl("huge-body");  // 200, then 100 MiB of body
+  receiver.setControl("huge-body");  // 503, then 100 MiB of body
   auto [huge, huge_time] = timed(milliseconds(3000));
   ASSERT_TRUE(huge.ok()) << huge.status();
-  EXPECT_EQ(huge->status, 200);  // answered; the body is only read up to its cap
+  EXPECT_EQ(huge->status, 503);  // answered; the body is only read up to its cap
+  EXPECT_GE(huge->body.size(), 1024u);
   EXPECT_LE(huge->body.size(), 64u * 1024);
-  EXPECT_LT(huge_time, milliseconds(3500));
+  EXPECT_LT(huge_time, milliseconds(2500));
+  auto refusal = scanner::alerts::acceptedOrError(url, huge);
+  EXPECT_EQ(refusal.code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(refusal.message().size(), 300u);  // a line for the log, not the body
 
   receiver.setControl("huge-header");  // header lines without end
   auto [header, header_time] = timed(milliseconds(3000));
@@ -874,9 +884,9 @@ TEST(AlertHttpClientTest, DeadlinesAndResponseCaps) {
   EXPECT_LT(header_time, milliseconds(2500));
 
   ClosedPort closed;
-  auto refused = (*client)->post(*scanner::alerts::parseHttpUrl(
-                                     "http://127.0.0.1:" + std::to_string(closed.port()) + "/"),
-                                 {}, "{}", milliseconds(2000));
+  auto refused = (*client)->post(
+      *scanner::alerts::parseHttpUrl("http://127.0.0.1:" + std::to_string(closed.port()) + "/"), {},
+      "{}", milliseconds(2000));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("connect"));
 }

@@ -14,7 +14,7 @@ Every request or message is printed to stdout as one line, flushed at once:
 
 --control FILE (http) is read at every request; its first line says how to answer:
   "ok [MS]" (or no file): 200, after MS milliseconds; "status N": N; "close"; "hang";
-  "huge-body": 200 announcing 100 MiB of body and sending it until the client goes away;
+  "huge-body": 503 announcing 100 MiB of body and sending it until the client goes away;
   "huge-header": a status line followed by header lines without end.
 """
 
@@ -102,7 +102,7 @@ def handle_http(conn: _common.Conn, args) -> None:
         record["answer"] = mode
         emit("REQUEST", record)
         if mode == "huge-body":
-            head = b"HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\n"
+            head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 104857600\r\n\r\n"
             chunk = b"x" * 65536
         else:
             head = b"HTTP/1.1 200 OK\r\n"

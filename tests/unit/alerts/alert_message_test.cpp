@@ -1,12 +1,12 @@
 // Golden tests of what the sinks send: the webhook body and its HMAC (RFC 4231 known answer),
 // the Alertmanager v2 alert list, RFC 5424 syslog lines (SD escaping, PRI, caps) and RFC 6587
 // octet counting; and reading outbox payloads as storage writes them.
+#include "scanner/alerts/alert_message.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "scanner/alerts/alert_message.h"
 
 namespace tlsaudit::scanner::alerts {
 namespace {
@@ -39,7 +39,9 @@ AlertEvent goldenEvent() {
 }
 
 MessageContext goldenContext() {
-  return {.instance = "daemon-a", .tool_version = "0.1.0", .hostname = "scan1.example.net",
+  return {.instance = "daemon-a",
+          .tool_version = "0.1.0",
+          .hostname = "scan1.example.net",
           .pid = 4242};
 }
 
@@ -196,8 +198,12 @@ TEST(AlertMessageTest, SyslogLineGolden) {
 TEST(AlertMessageTest, SyslogPriFromFacilityAndSeverity) {
   AlertEvent e = goldenEvent();
   // RFC 5424 §6.2.1: PRI = facility * 8 + severity.
-  for (auto [severity, syslog] : {std::pair{v1::CRITICAL, 2}, {v1::HIGH, 3}, {v1::MEDIUM, 4},
-                                  {v1::LOW, 5}, {v1::INFO, 6}, {v1::SEVERITY_UNSPECIFIED, 6}}) {
+  for (auto [severity, syslog] : {std::pair{v1::CRITICAL, 2},
+                                  {v1::HIGH, 3},
+                                  {v1::MEDIUM, 4},
+                                  {v1::LOW, 5},
+                                  {v1::INFO, 6},
+                                  {v1::SEVERITY_UNSPECIFIED, 6}}) {
     e.severity = severity;
     EXPECT_EQ(syslogSeverity(severity), syslog);
     EXPECT_THAT(syslogMessage(e, goldenContext(), 4, "x", 2048),

@@ -228,9 +228,10 @@ TEST(HttpUrlTest, Parses) {
 }
 
 TEST(HttpUrlTest, AlertmanagerEndpointUnderTheBaseUrl) {
-  for (auto [base, path] : {std::pair{"http://am:9093", "/api/v2/alerts"},
-                            {"http://am:9093/", "/api/v2/alerts"},
-                            {"https://gw.example.com/alertmanager/", "/alertmanager/api/v2/alerts"}}) {
+  for (auto [base, path] :
+       {std::pair{"http://am:9093", "/api/v2/alerts"},
+        {"http://am:9093/", "/api/v2/alerts"},
+        {"https://gw.example.com/alertmanager/", "/alertmanager/api/v2/alerts"}}) {
     auto u = parseHttpUrl(base);
     ASSERT_TRUE(u.ok()) << base;
     EXPECT_EQ(AlertmanagerSink::alertsUrl(*u).path, path) << base;
