@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/pg_connection.h"
@@ -43,6 +44,12 @@ struct SinkConfig {
   std::vector<std::string> events;  // opened, reopened, resolved, waived, unwaived
 
   std::chrono::milliseconds timeout{5000};  // per delivery attempt (connect + send + answer)
+
+  // alertmanager: endsAt of a firing alert = the event's time + this. tlsaudit sends a firing
+  // alert once (Alertmanager expects clients to re-send active alerts, and resolves those it
+  // stops hearing about after its resolve_timeout); the `resolved` or `waived` event ends it
+  // earlier. 0: no endsAt, so Alertmanager's resolve_timeout applies.
+  std::chrono::seconds expires_after{std::chrono::hours(24 * 7)};
 };
 
 struct DispatcherOptions {
@@ -90,7 +97,10 @@ class AlertDispatcher {
   std::unique_ptr<Impl> impl_;
 };
 
-// Checks a sink's settings; an error names the field ("alerts[NAME].url: ...").
+// Checks a sink's settings; an error names the field ("alerts[NAME].url: ...") and never
+// repeats a secret or header value.
 absl::Status validateSink(const SinkConfig& sink);
+// validateSink for each sink, and names unique; the first problem.
+absl::Status validateSinks(const std::vector<SinkConfig>& sinks);
 
 }  // namespace tlsaudit::scanner::alerts
