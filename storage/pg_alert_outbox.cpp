@@ -13,7 +13,12 @@ constexpr const char* kLockKey = "hashtextextended('tlsaudit.alert-sink.' || $1,
 }  // namespace
 
 absl::Status PgAlertOutbox::ensureSink(const std::string& sink) {
-  auto r = c_.exec("INSERT INTO alert_sinks (name) VALUES ($1) ON CONFLICT DO NOTHING", {sink});
+  // A sink configured later starts with the events written from then on, not with the
+  // outbox's whole history.
+  auto r = c_.exec(
+      "INSERT INTO alert_sinks (name, watermark) SELECT $1, COALESCE(max(id), 0) FROM alert_outbox"
+      " ON CONFLICT DO NOTHING",
+      {sink});
   return r.status();
 }
 

@@ -355,6 +355,11 @@ class Loader {
         if (!d.ok()) return d.status();
         s.timeout = *d;
       }
+      if (auto v = n["expires_after"]) {
+        auto d = duration(v, path + ".expires_after");
+        if (!d.ok()) return d.status();
+        s.expires_after = std::chrono::duration_cast<std::chrono::seconds>(*d);
+      }
       if (auto st = alerts::validateSink(s); !st.ok()) {
         return error(n, path, std::string(st.message()));
       }

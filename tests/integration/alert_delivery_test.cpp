@@ -219,6 +219,17 @@ const SinkStats* statsOf(const std::vector<SinkStats>& all, const std::string& n
 
 class AlertDeliveryTest : public StorageTest {
  protected:
+  // The sinks these tests configure exist before the events they deliver are written (a sink
+  // first configured later starts at the events written from then on).
+  void SetUp() override {
+    StorageTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    auto r = db_->exec(
+        "INSERT INTO alert_sinks (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        {"{soc,a,b,am,broken,events,good,high,late,rules,tcp,udp,wrong-ca}"});
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
   // One host with `findings` stored by a new scan: one "opened" outbox event per new finding
   // (and "resolved" for the host's earlier findings that are absent now).
   void ingest(const std::string& ip, const std::vector<v1::Finding>& findings,
@@ -565,6 +576,8 @@ TEST(AlertDeliveryFaultTest, DatabaseRestartWhileDeliveringLosesNothing) {
   auto migrations = storage::parseMigrations(storage::embeddedMigrationFiles());
   ASSERT_TRUE(migrations.ok());
   ASSERT_TRUE(storage::migrate(*db, *migrations, false).ok());
+  // The sink exists before the events are written (see AlertDeliveryTest::SetUp).
+  ASSERT_TRUE(db->exec("INSERT INTO alert_sinks (name) VALUES ('soc')").ok());
   auto ingestHost = [](storage::PgConnection& c, int host, int findings) {
     std::vector<v1::Finding> list;
     for (int i = 0; i < findings; ++i)
