@@ -1,0 +1,101 @@
+// Pure parts of ingest: what a host result becomes as rows (shared by the one-host and batch
+// paths), and COPY's text format, which is what keeps batch values values.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "storage/ingest_rows.h"
+#include "storage/pg_connection.h"
+
+namespace tlsaudit::storage {
+namespace {
+
+namespace v1 = tlsaudit::v1;
+
+TEST(PgCopyRows, EscapesWhatCopyTextFormatGivesMeaningTo) {
+  PgCopyRows rows;
+  rows.text("a\tb\nc\rd\\e").number(-42).boolean(true).null().text("").endRow();
+  rows.text("\\N").endRow();  // the text backslash-N, not NULL
+  EXPECT_EQ(rows.data(), "a\\tb\\nc\\rd\\\\e\t-42\tt\t\\N\t\n\\\\N\n");
+  EXPECT_EQ(rows.rows(), 2u);
+  EXPECT_FALSE(rows.empty());
+  EXPECT_TRUE(PgCopyRows().empty());
+}
+
+v1::Certificate* addCert(v1::CertificateChain* chain, const std::string& sha256,
+                         const std::string& der) {
+  auto* c = chain->add_certificates();
+  c->set_sha256(sha256);
+  c->set_der(der);
+  return c;
+}
+
+TEST(ObservationRows, NormalisesVersionsSuitesClientAuthAndCertificatesOnce) {
+  v1::TlsReport r;
+  auto* v = r.add_versions();
+  v->set_version(v1::TLS1_2);
+  v->set_supported(true);
+  v->add_cipher_suites()->set_code(1);
+  v->add_cipher_suites()->set_code(2);
+  v->mutable_client_auth()->set_requested(true);
+  auto* v13 = r.add_versions();
+  v13->set_version(v1::TLS1_3);
+  v13->add_cipher_suites()->set_code(3);
+  const std::string leaf(64, 'A'), root(64, 'b');
+  auto* chain = r.add_chains();
+  chain->set_trusted(true);
+  addCert(chain, leaf, "der1")->set_sha1(std::string(40, 'C'));
+  addCert(chain, root, "der2")->set_sha1("not-hex");
+  addCert(chain, "short", "der3");       // no usable fingerprint: left out
+  addCert(chain, std::string(64, 'd'), "");  // no DER: left out
+  auto* second = r.add_chains();
+  addCert(second, leaf, "der1");  // the same certificate again: a chain row, not a second cert
+
+  ObservationRows rows = observationRows(r);
+  ASSERT_EQ(rows.versions.size(), 2u);
+  EXPECT_EQ(rows.versions[0].version, v1::TLS1_2);
+  EXPECT_TRUE(rows.versions[0].supported);
+  ASSERT_EQ(rows.suites.size(), 3u);
+  EXPECT_EQ(rows.suites[1].position, 1);
+  EXPECT_EQ(rows.suites[2].version, v1::TLS1_3);
+  EXPECT_EQ(rows.suites[2].position, 0);
+  ASSERT_EQ(rows.client_auth.size(), 1u);
+  EXPECT_EQ(rows.client_auth[0].version, v1::TLS1_2);
+  ASSERT_EQ(rows.chain.size(), 3u);
+  EXPECT_EQ(rows.chain[0].sha256, std::string(64, 'a'));  // lower-case hex
+  EXPECT_TRUE(rows.chain[0].trusted);
+  EXPECT_EQ(rows.chain[2].chain_index, 1);
+  EXPECT_FALSE(rows.chain[2].trusted);
+  ASSERT_EQ(rows.certificates.size(), 2u);
+  EXPECT_EQ(rows.certificates[0].sha1, std::string(40, 'c'));
+  EXPECT_EQ(rows.certificates[1].sha1, "");
+}
+
+TEST(ServiceIdentity, FallsBackToTheReportAndTheAssetAddress) {
+  v1::HostResult h;
+  h.mutable_asset()->add_addresses("10.0.0.1");
+  auto* s = h.add_services();
+  s->mutable_report()->mutable_target()->set_port(8443);
+  s->mutable_report()->mutable_scanned_at()->set_seconds(1700000000);
+  EXPECT_EQ(hostAddress(h), "10.0.0.1");
+  auto id = serviceIdentity(h, *s, hostAddress(h));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->ip, "10.0.0.1");
+  EXPECT_EQ(id->port, 8443u);
+  EXPECT_EQ(id->transport, "tcp");
+  EXPECT_EQ(id->observed.seconds(), 1700000000);
+  h.mutable_observed_at()->set_seconds(1800000000);  // the host's time wins
+  EXPECT_EQ(serviceIdentity(h, *s, "10.0.0.1")->observed.seconds(), 1800000000);
+  s->mutable_report()->mutable_target()->set_port(0);
+  EXPECT_EQ(serviceIdentity(h, *s, "10.0.0.1").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::HostResult bare;
+  bare.add_services()->mutable_report()->mutable_target()->set_ip("10.0.0.9");
+  EXPECT_EQ(hostAddress(bare), "10.0.0.9");
+  EXPECT_EQ(hostAddress(v1::HostResult()), "");
+  EXPECT_TRUE(isDecimalId("42"));
+  EXPECT_FALSE(isDecimalId("4 2"));
+  EXPECT_FALSE(isDecimalId(""));
+}
+
+}  // namespace
+}  // namespace tlsaudit::storage
