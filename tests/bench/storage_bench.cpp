@@ -16,12 +16,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "storage/host_result_writer.h"
 #include "storage/ingest_rows.h"
@@ -216,6 +223,46 @@ v1::HostResult makeHost(const std::string& scan, int i, int services) {
   return h;
 }
 
+// CPU seconds (user + system) the PostgreSQL server has used: its postmaster, the postmaster's
+// live children and those it has reaped (cutime/cstime), read from /proc (proc(5)); -1 when the
+// server is not on this machine. Backends that served a connection and exited count too.
+double serverCpuSeconds(const std::string& data_dir) {
+  std::ifstream pid_file(data_dir + "/postmaster.pid");
+  long postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) return -1;
+  auto stat = [](long pid, bool with_children, long* parent) -> double {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream fields(text.substr(close + 2));
+    std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                               std::istream_iterator<std::string>());
+    if (f.size() < 15) return -1;
+    // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    if (parent != nullptr) *parent = std::stol(f[1]);
+    double ticks = std::stod(f[11]) + std::stod(f[12]);
+    if (with_children) ticks += std::stod(f[13]) + std::stod(f[14]);
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  };
+  double total = stat(postmaster, true, nullptr);
+  if (total < 0) return -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    long parent = 0;
+    double cpu = stat(std::stol(name), false, &parent);
+    if (cpu >= 0 && parent == postmaster) total += cpu;
+  }
+  return total;
+}
+
+double clientCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -302,6 +349,8 @@ int main(int argc, char** argv) {
         report_json / hosts[0].services_size());
     std::atomic<size_t> next{0};
     std::atomic<int> errors{0}, retries{0};
+    std::string data_dir = value(*db, "SHOW data_directory");
+    double server_cpu_start = serverCpuSeconds(data_dir), client_cpu_start = clientCpuSeconds();
     auto start = Clock::now();
     if (a.via_writer) {
       st::HostResultWriterOptions o;
@@ -363,6 +412,17 @@ int main(int argc, char** argv) {
     std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
                 obs / secs, hosts.size() / secs, errors.load(), retries.load());
     if (errors.load() > 0) die("ingest failed");
+    double server_cpu = serverCpuSeconds(data_dir) - server_cpu_start;
+    double client_cpu = clientCpuSeconds() - client_cpu_start;
+    if (server_cpu_start >= 0) {
+      // What the figures would be with the machine to ourselves: CPU time is what a busy
+      // machine cannot inflate (much).
+      std::printf(
+          "ingest CPU: server %.0f us + client %.0f us per observation (%.1f + %.1f s); "
+          "%.0f observations per CPU-second\n",
+          server_cpu / obs * 1e6, client_cpu / obs * 1e6, server_cpu, client_cpu,
+          obs / (server_cpu + client_cpu));
+    }
     std::printf(
         "ingest: rows: observations %s, certificates %s (%s distinct leaves shared), "
         "findings %s\n",
