@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "storage/proto_json.h"
 #include "storage/timestamps.h"
 
 namespace tlsaudit::storage {
@@ -57,20 +58,27 @@ absl::StatusOr<ServiceIdentity> serviceIdentity(const v1::HostResult& host,
 }
 
 std::string reportJson(const v1::TlsReport& report) {
+  static const auto* der = v1::Certificate::descriptor()->FindFieldByName("der");
+  std::string out;
+  out.reserve(4096);
+  if (appendProtoJson(report, der, out)) return out;
+  out.clear();
   v1::TlsReport copy = report;
   for (auto& chain : *copy.mutable_chains()) {
     for (auto& cert : *chain.mutable_certificates()) cert.clear_der();
   }
-  std::string out;
   google::protobuf::util::JsonPrintOptions options;
   (void)google::protobuf::util::MessageToJsonString(copy, &out, options);
   return out;
 }
 
 std::string assetJson(const v1::Asset& asset) {
+  static const auto* services = v1::Asset::descriptor()->FindFieldByName("services");
+  std::string out;
+  if (appendProtoJson(asset, services, out)) return out;
+  out.clear();
   v1::Asset copy = asset;
   copy.clear_services();
-  std::string out;
   (void)google::protobuf::util::MessageToJsonString(copy, &out);
   return out;
 }

@@ -8,7 +8,6 @@
 // commit's WAL flush are paid once per chunk instead of once per service.
 #include <algorithm>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/escaping.h"
@@ -16,25 +15,74 @@
 #include "storage/finding_reconciler.h"
 #include "storage/ingest_rows.h"
 #include "storage/pg_finding_store.h"
+#include "storage/proto_json.h"
 #include "storage/timestamps.h"
 
 namespace tlsaudit::storage {
 
 namespace v1 = tlsaudit::v1;
-using nlohmann::json;
 
 namespace {
 
-// Invalid UTF-8 (hostile peers) becomes U+FFFD instead of an exception.
-std::string jsonText(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+// A JSON array of flat objects written straight as text: a batch's parameters are thousands
+// of small rows, and a DOM per row costs more than the database's parsing of them. Keys are
+// constants of this file; values are escaped (appendJsonString), so the text is always valid.
+class JsonRows {
+ public:
+  // Starts the next object.
+  JsonRows& row() {
+    if (rows_++ > 0) text_ += "},";
+    text_ += '{';
+    first_ = true;
+    return *this;
+  }
+  JsonRows& str(std::string_view key, std::string_view value) {
+    appendJsonString(value, this->key(key));
+    return *this;
+  }
+  JsonRows& num(std::string_view key, int64_t value) {
+    absl::StrAppend(&this->key(key), value);
+    return *this;
+  }
+  JsonRows& flag(std::string_view key, bool value) {
+    this->key(key) += value ? "true" : "false";
+    return *this;
+  }
+  JsonRows& null(std::string_view key) {
+    this->key(key) += "null";
+    return *this;
+  }
+  JsonRows& strs(std::string_view key,
+                 const google::protobuf::RepeatedPtrField<std::string>& values) {
+    std::string& out = this->key(key);
+    out += '[';
+    for (int i = 0; i < values.size(); ++i) {
+      if (i > 0) out += ',';
+      appendJsonString(values[i], out);
+    }
+    out += ']';
+    return *this;
+  }
+  bool empty() const { return rows_ == 0; }
+  // The array's text; the writer is spent.
+  std::string finish() {
+    text_ += rows_ > 0 ? "}]" : "]";
+    return std::move(text_);
+  }
 
-json stringArray(const google::protobuf::RepeatedPtrField<std::string>& values) {
-  json a = json::array();
-  for (const auto& v : values) a.push_back(v);
-  return a;
-}
+ private:
+  std::string& key(std::string_view key) {
+    text_ += first_ ? "\"" : ",\"";
+    text_.append(key.data(), key.size());
+    text_ += "\":";
+    first_ = false;
+    return text_;
+  }
+
+  std::string text_ = "[";
+  size_t rows_ = 0;
+  bool first_ = true;
+};
 
 // ---- statements ---------------------------------------------------------------------------
 
@@ -315,49 +363,40 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
   if (auto r = c.execPrepared("batch_lz4", kUseLz4); !r.ok()) return r.status();
 
   // 1. Assets, services, observations.
-  json host_rows = json::array(), service_rows = json::array();
+  JsonRows host_rows, service_rows;
   std::string inventories = "[", reports = "[";
   std::vector<ChunkService> services;
   for (size_t h = 0; h < hosts.size(); ++h) {
     const v1::HostResult& host = *hosts[h].host;
     const v1::Asset& a = host.asset();
-    host_rows.push_back({{"host_no", h + 1},
-                         {"address", hosts[h].address},
-                         {"addresses", stringArray(a.addresses())},
-                         {"mac", a.mac().empty() ? json(nullptr) : json(a.mac())},
-                         {"hostname", a.hostname()},
-                         {"vendor", a.vendor()},
-                         {"model", a.model()},
-                         {"firmware", a.firmware()},
-                         {"serial", a.serial()},
-                         {"device_class", static_cast<int>(a.device_class())},
-                         {"site", a.site()},
-                         {"observed_at", pgTimestamp(hosts[h].observed)}});
+    host_rows.row().num("host_no", h + 1).str("address", hosts[h].address);
+    host_rows.strs("addresses", a.addresses());
+    a.mac().empty() ? host_rows.null("mac") : host_rows.str("mac", a.mac());
+    host_rows.str("hostname", a.hostname()).str("vendor", a.vendor()).str("model", a.model());
+    host_rows.str("firmware", a.firmware()).str("serial", a.serial());
+    host_rows.num("device_class", a.device_class()).str("site", a.site());
+    host_rows.str("observed_at", pgTimestamp(hosts[h].observed));
     absl::StrAppend(&inventories, h == 0 ? "" : ",", assetJson(a));
     for (int s = 0; s < host.services_size(); ++s) {
       const v1::ServiceResult& result = host.services(s);
       const ServiceIdentity& id = hosts[h].services[s];
       services.push_back({&hosts[h], &result, &id});
-      service_rows.push_back({{"svc_no", services.size()},
-                              {"host_no", h + 1},
-                              {"scan_id", host.scan_id()},
-                              {"address", id.ip},
-                              {"port", id.port},
-                              {"transport", id.transport},
-                              {"protocol", result.service().protocol()},
-                              {"starttls", result.report().target().starttls()},
-                              {"product", result.service().product()},
-                              {"observed_at", pgTimestamp(id.observed)},
-                              {"reachable", result.report().reachable()},
-                              {"tls", result.report().tls()},
-                              {"complete", result.complete()}});
-      absl::StrAppend(&reports, services.size() == 1 ? "" : ",", reportJson(result.report()));
+      const v1::TlsReport& report = result.report();
+      service_rows.row().num("svc_no", services.size()).num("host_no", h + 1);
+      service_rows.str("scan_id", host.scan_id()).str("address", id.ip).num("port", id.port);
+      service_rows.str("transport", id.transport).str("protocol", result.service().protocol());
+      service_rows.str("starttls", report.target().starttls());
+      service_rows.str("product", result.service().product());
+      service_rows.str("observed_at", pgTimestamp(id.observed));
+      service_rows.flag("reachable", report.reachable()).flag("tls", report.tls());
+      service_rows.flag("complete", result.complete());
+      absl::StrAppend(&reports, services.size() == 1 ? "" : ",", reportJson(report));
     }
   }
   inventories += "]";
   reports += "]";
   auto obs = c.execPrepared("batch_observations", kBatchObservations,
-                            {jsonText(host_rows), inventories, jsonText(service_rows), reports});
+                            {host_rows.finish(), inventories, service_rows.finish(), reports});
   if (!obs.ok()) return obs.status();
   if (obs->rows() != static_cast<int>(services.size())) {
     return absl::InternalError("batch ingest: a service was not stored");
@@ -381,7 +420,7 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
   // 2. Certificates (each once; a new one is counted for the first host that presents it),
   // then the normalised rows by COPY, chain positions after the certificates they point at.
   PgCopyRows versions, suites, client_auth, extensions, chains;
-  json certificates = json::array();
+  JsonRows certificates;
   std::map<std::string, PlannedHost*> first_presenter;
   for (ChunkService* s : fresh) {
     const v1::TlsReport& report = s->result->report();
@@ -418,29 +457,22 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     for (const auto& r : rows.certificates) {
       if (!first_presenter.emplace(r.sha256, s->host).second) continue;
       const v1::Certificate& cert = *r.certificate;
-      json row = {{"sha256", r.sha256},
-                  {"sha1", r.sha1},
-                  {"der", absl::Base64Escape(cert.der())},
-                  {"subject", cert.subject()},
-                  {"issuer", cert.issuer()},
-                  {"common_name", cert.common_name()},
-                  {"serial", cert.serial()},
-                  {"signature_algorithm", cert.signature_algorithm()},
-                  {"signature_hash", cert.signature_hash()},
-                  {"key_type", cert.key_type()},
-                  {"key_bits", cert.key_bits()},
-                  {"curve", cert.curve()},
-                  {"subject_alt_names", stringArray(cert.subject_alt_names())},
-                  {"is_ca", cert.is_ca()},
-                  {"self_signed", cert.self_signed()},
-                  {"x509_version", cert.version()}};
-      if (cert.has_not_before()) row["not_before"] = pgTimestamp(cert.not_before());
-      if (cert.has_not_after()) row["not_after"] = pgTimestamp(cert.not_after());
-      certificates.push_back(std::move(row));
+      certificates.row().str("sha256", r.sha256).str("sha1", r.sha1);
+      certificates.str("der", absl::Base64Escape(cert.der())).str("subject", cert.subject());
+      certificates.str("issuer", cert.issuer()).str("common_name", cert.common_name());
+      certificates.str("serial", cert.serial());
+      certificates.str("signature_algorithm", cert.signature_algorithm());
+      certificates.str("signature_hash", cert.signature_hash()).str("key_type", cert.key_type());
+      certificates.num("key_bits", cert.key_bits()).str("curve", cert.curve());
+      certificates.strs("subject_alt_names", cert.subject_alt_names());
+      certificates.flag("is_ca", cert.is_ca()).flag("self_signed", cert.self_signed());
+      certificates.num("x509_version", cert.version());
+      if (cert.has_not_before()) certificates.str("not_before", pgTimestamp(cert.not_before()));
+      if (cert.has_not_after()) certificates.str("not_after", pgTimestamp(cert.not_after()));
     }
   }
   if (!certificates.empty()) {
-    auto inserted = c.execPrepared("batch_certificates", kBatchCertificates, {jsonText(certificates)});
+    auto inserted = c.execPrepared("batch_certificates", kBatchCertificates, {certificates.finish()});
     if (!inserted.ok()) return inserted.status();
     for (int i = 0; i < inserted->rows(); ++i) {
       auto presenter = first_presenter.find(inserted->str(i, 0));
@@ -470,47 +502,35 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
         {locked->int64(i, 1), locked->str(i, 2), static_cast<v1::FindingState>(locked->int64(i, 3)),
          static_cast<v1::Severity>(locked->int64(i, 4)), locked->str(i, 5)});
   }
-  json observed = json::array(), incoming = json::array(), gone = json::array();
+  JsonRows observed, incoming, gone;
   for (ChunkService* s : fresh) {
     const ServiceIdentity& id = *s->identity;
-    observed.push_back({{"service_id", s->service_id},
-                        {"asset_id", s->asset_id},
-                        {"address", s->host->address},
-                        {"service", serviceName(id.ip, id.port)},
-                        {"scan_id", s->host->host->scan_id()},
-                        {"observed_at", pgTimestamp(id.observed)},
-                        {"observation_id", s->observation_id}});
+    observed.row().num("service_id", s->service_id).num("asset_id", s->asset_id);
+    observed.str("address", s->host->address).str("service", serviceName(id.ip, id.port));
+    observed.str("scan_id", s->host->host->scan_id()).str("observed_at", pgTimestamp(id.observed));
+    observed.num("observation_id", s->observation_id);
     Reconciliation rec =
         reconcileFindings(stored[s->service_id], s->result->findings(), s->result->complete());
     v1::IngestOutcome& o = s->host->outcome;
     for (const auto& u : rec.upserts) {
       const v1::Finding& f = *u.finding;
-      incoming.push_back({{"service_id", s->service_id},
-                          {"rule_id", f.rule_id()},
-                          {"severity", static_cast<int>(f.severity())},
-                          {"title", f.title()},
-                          {"evidence", f.evidence()},
-                          {"profiles", stringArray(f.profiles())},
-                          {"refs", stringArray(f.references())},
-                          {"tags", stringArray(f.tags())},
-                          {"state", static_cast<int>(u.to_state)},
-                          {"waiver_id", u.to_state == v1::WAIVED ? f.waiver_id() : ""},
-                          {"event", u.event},
-                          {"from_state", static_cast<int>(u.from_state)}});
+      incoming.row().num("service_id", s->service_id).str("rule_id", f.rule_id());
+      incoming.num("severity", f.severity()).str("title", f.title());
+      incoming.str("evidence", f.evidence()).strs("profiles", f.profiles());
+      incoming.strs("refs", f.references()).strs("tags", f.tags()).num("state", u.to_state);
+      incoming.str("waiver_id", u.to_state == v1::WAIVED ? f.waiver_id() : "");
+      incoming.str("event", u.event).num("from_state", u.from_state);
       countEvent(u.event, o);
     }
     for (const auto& r : rec.resolved) {
-      gone.push_back({{"id", r.stored->id},
-                      {"service_id", s->service_id},
-                      {"rule_id", r.stored->rule_id},
-                      {"severity", static_cast<int>(r.stored->severity)},
-                      {"title", r.stored->title},
-                      {"from_state", static_cast<int>(r.stored->state)}});
+      gone.row().num("id", r.stored->id).num("service_id", s->service_id);
+      gone.str("rule_id", r.stored->rule_id).num("severity", r.stored->severity);
+      gone.str("title", r.stored->title).num("from_state", r.stored->state);
     }
     o.set_findings_resolved(o.findings_resolved() + rec.resolved.size());
   }
   auto written = c.execPrepared("batch_findings", kBatchFindings,
-                                {jsonText(observed), jsonText(incoming), jsonText(gone)});
+                                {observed.finish(), incoming.finish(), gone.finish()});
   if (!written.ok()) return written.status();
   return (*tx)->commit();
 }

@@ -41,6 +41,11 @@ absl::Status invalid(std::string_view what) {
   return absl::InvalidArgumentError(std::string(what));
 }
 
+// Invalid UTF-8 (hostile peers) becomes U+FFFD instead of an exception.
+std::string jsonText(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 json stringArray(const google::protobuf::RepeatedPtrField<std::string>& values) {
   json a = json::array();
   for (const auto& v : values) a.push_back(v);
@@ -335,8 +340,8 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
       {std::to_string(asset_id), ip, std::to_string(port), transport, service.service().protocol(),
        report.target().starttls(), service.service().product(), pgTimestamp(observed),
        host.scan_id(), pgBool(report.reachable()), pgBool(report.tls()), pgBool(service.complete()),
-       reportJson(report), versions.dump(), suites.dump(), auth.dump(), ext.dump(), certs.dump(),
-       chain_rows.dump()});
+       reportJson(report), jsonText(versions), jsonText(suites), jsonText(auth), jsonText(ext), jsonText(certs),
+       jsonText(chain_rows)});
   if (!obs.ok()) return obs.status();
   int64_t service_id = obs->int64(0, 0);
   if (obs->isNull(0, 1)) {
@@ -389,8 +394,8 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
   auto written =
       c_.execPrepared("ingest_findings", kWriteFindings,
                       {std::to_string(service_id), std::to_string(asset_id), host.scan_id(),
-                       pgTimestamp(observed), std::to_string(observation_id), incoming.dump(),
-                       gone.dump(), asset_address, serviceName(ip, port)});
+                       pgTimestamp(observed), std::to_string(observation_id), jsonText(incoming),
+                       jsonText(gone), asset_address, serviceName(ip, port)});
   return written.status();
 }
 

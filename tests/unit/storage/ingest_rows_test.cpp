@@ -3,13 +3,118 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <google/protobuf/util/json_util.h>
+
+#include <nlohmann/json.hpp>
+
 #include "storage/ingest_rows.h"
 #include "storage/pg_connection.h"
+#include "storage/proto_json.h"
 
 namespace tlsaudit::storage {
 namespace {
 
 namespace v1 = tlsaudit::v1;
+
+// Sets every field of `m` (two elements of repeated ones, nested messages to `depth`), with
+// values that exercise the JSON mapping: negative and 64-bit numbers, an enum value this build
+// does not know, escapes, non-ASCII text, binary bytes, Timestamps with and without nanos.
+void fillEverything(google::protobuf::Message* m, int depth) {
+  namespace pb = google::protobuf;
+  const pb::Descriptor* d = m->GetDescriptor();
+  const pb::Reflection* r = m->GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const pb::FieldDescriptor* f = d->field(i);
+    bool rep = f->is_repeated();
+    for (int k = 0; k < (rep ? 2 : 1); ++k) {
+      switch (f->cpp_type()) {
+        case pb::FieldDescriptor::CPPTYPE_BOOL:
+          rep ? r->AddBool(m, f, true) : r->SetBool(m, f, true);
+          break;
+        case pb::FieldDescriptor::CPPTYPE_INT32:
+          rep ? r->AddInt32(m, f, -7 - k) : r->SetInt32(m, f, -7);
+          break;
+        case pb::FieldDescriptor::CPPTYPE_UINT32:
+          rep ? r->AddUInt32(m, f, 4000000000u - k) : r->SetUInt32(m, f, 4000000000u);
+          break;
+        case pb::FieldDescriptor::CPPTYPE_INT64:
+          rep ? r->AddInt64(m, f, -9000000000000 - k) : r->SetInt64(m, f, -9000000000000);
+          break;
+        case pb::FieldDescriptor::CPPTYPE_UINT64:
+          rep ? r->AddUInt64(m, f, 18000000000000000000ull - k)
+              : r->SetUInt64(m, f, 18000000000000000000ull);
+          break;
+        case pb::FieldDescriptor::CPPTYPE_ENUM: {
+          int last = f->enum_type()->value(f->enum_type()->value_count() - 1)->number();
+          int v = k == 0 ? last : 99;
+          rep ? r->AddEnumValue(m, f, v) : r->SetEnumValue(m, f, v);
+          break;
+        }
+        case pb::FieldDescriptor::CPPTYPE_STRING: {
+          std::string v = f->type() == pb::FieldDescriptor::TYPE_BYTES
+                              ? std::string("\x00\xff\x10" "binary", 9)
+                              : "\xc3\xa9 \"q\" \\ \n\t<>&\x01 \xe2\x82\xac " + f->name();
+          rep ? r->AddString(m, f, v) : r->SetString(m, f, v);
+          break;
+        }
+        case pb::FieldDescriptor::CPPTYPE_MESSAGE: {
+          if (depth == 0) break;
+          pb::Message* sub = rep ? r->AddMessage(m, f) : r->MutableMessage(m, f);
+          if (f->message_type()->full_name() == "google.protobuf.Timestamp") {
+            auto* t = static_cast<pb::Timestamp*>(sub);
+            t->set_seconds(1700000000 + k);
+            t->set_nanos(k == 0 ? 0 : 123000000);
+          } else {
+            fillEverything(sub, depth - 1);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}
+
+TEST(ProtoJson, MeansWhatTheProtobufPrinterWrites) {
+  v1::TlsReport report;
+  fillEverything(&report, 4);
+  v1::TlsReport without_der = report;
+  for (auto& chain : *without_der.mutable_chains()) {
+    for (auto& cert : *chain.mutable_certificates()) cert.clear_der();
+  }
+  std::string expected;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(without_der, &expected).ok());
+  std::string fast;
+  ASSERT_TRUE(appendProtoJson(report, v1::Certificate::descriptor()->FindFieldByName("der"), fast));
+  // Equal as JSON values (what JSONB keeps), key order and escapes aside.
+  EXPECT_EQ(nlohmann::json::parse(fast), nlohmann::json::parse(expected)) << fast;
+  EXPECT_EQ(reportJson(report), fast);
+  EXPECT_EQ(fast.find("\"der\""), std::string::npos);
+
+  v1::Asset asset;
+  fillEverything(&asset, 3);
+  v1::Asset without_services = asset;
+  without_services.clear_services();
+  expected.clear();
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(without_services, &expected).ok());
+  EXPECT_EQ(nlohmann::json::parse(assetJson(asset)), nlohmann::json::parse(expected));
+  EXPECT_EQ(assetJson(v1::Asset()), "{}");
+}
+
+TEST(ProtoJson, DeclinesWhatItDoesNotWrite) {
+  v1::TlsReport report;
+  report.mutable_target()->set_host("bad \xc3\x28 utf-8");
+  std::string out;
+  EXPECT_FALSE(appendProtoJson(report, nullptr, out));
+  report.mutable_target()->set_host("overlong \xc0\xaf");
+  EXPECT_FALSE(appendProtoJson(report, nullptr, out));
+  report.mutable_target()->set_host("cut \xe2\x82");
+  EXPECT_FALSE(appendProtoJson(report, nullptr, out));
+  v1::TlsReport late;
+  late.mutable_scanned_at()->set_seconds(300000000000);  // year 11476
+  EXPECT_FALSE(appendProtoJson(late, nullptr, out));
+}
 
 TEST(PgCopyRows, EscapesWhatCopyTextFormatGivesMeaningTo) {
   PgCopyRows rows;
