@@ -51,7 +51,7 @@ absl::StatusOr<ServiceIdentity> serviceIdentity(const v1::HostResult& host,
     return absl::InvalidArgumentError("service result without a port");
   }
   id.transport = service.service().transport().empty() ? "tcp" : service.service().transport();
-  id.observed = host.has_observed_at()     ? host.observed_at()
+  id.observed = host.has_observed_at()    ? host.observed_at()
                 : report.has_scanned_at() ? report.scanned_at()
                                           : nowTimestamp();
   return id;

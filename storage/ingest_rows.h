@@ -61,7 +61,7 @@ struct ObservationRows {
   };
   struct ChainEntry {
     int chain_index = 0;
-    int position = 0;  // 0 = leaf
+    int position = 0;    // 0 = leaf
     std::string sha256;  // lower-case hex
     int source = 0;
     bool trusted = false;

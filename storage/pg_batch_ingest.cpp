@@ -184,6 +184,13 @@ ORDER BY x.sha256
 ON CONFLICT (sha256) DO NOTHING
 RETURNING encode(sha256, 'hex'))sql";
 
+// Which of the batch's certificates are stored already: their DER (the bulk of a batch) is
+// then not sent again. A certificate stored concurrently in between is still caught by
+// ON CONFLICT.
+constexpr const char* kKnownCertificates = R"sql(
+SELECT encode(c.sha256, 'hex') FROM certificates c
+WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x))sql";
+
 constexpr const char* kCopyVersions =
     "COPY observation_versions (observation_id, version, supported, cipher_order) FROM STDIN";
 constexpr const char* kCopySuites =
@@ -295,8 +302,7 @@ SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
 
 // ---- planning a batch -----------------------------------------------------------------------
 
-// A host result as the batch writes it: its services' identities are computed once, so a
-// retry inside the batch writes the same values.
+// A host result as the batch writes it, with its services' identities computed once.
 struct PlannedHost {
   size_t index = 0;  // in the batch
   const v1::HostResult* host = nullptr;
@@ -419,12 +425,26 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
 
   // 2. Certificates (each once; a new one is counted for the first host that presents it),
   // then the normalised rows by COPY, chain positions after the certificates they point at.
+  std::vector<ObservationRows> fresh_rows;
+  std::set<std::string> shas;
+  for (ChunkService* s : fresh) {
+    fresh_rows.push_back(observationRows(s->result->report()));
+    for (const auto& r : fresh_rows.back().certificates) shas.insert(r.sha256);
+  }
+  std::set<std::string> known;
+  if (!shas.empty()) {
+    auto r = c.execPrepared("batch_known_certificates", kKnownCertificates,
+                            {pgTextArray({shas.begin(), shas.end()})});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) known.insert(r->str(i, 0));
+  }
   PgCopyRows versions, suites, client_auth, extensions, chains;
   JsonRows certificates;
   std::map<std::string, PlannedHost*> first_presenter;
-  for (ChunkService* s : fresh) {
+  for (size_t f = 0; f < fresh.size(); ++f) {
+    ChunkService* s = fresh[f];
     const v1::TlsReport& report = s->result->report();
-    ObservationRows rows = observationRows(report);
+    const ObservationRows& rows = fresh_rows[f];
     int64_t id = s->observation_id;
     for (const auto& v : rows.versions) {
       versions.number(id).number(v.version).boolean(v.supported).number(v.cipher_order).endRow();
@@ -437,8 +457,8 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     }
     for (const auto& r : rows.client_auth) {
       client_auth.number(id).number(r.version);
-      client_auth.text(pgTextArray({r.auth->signature_algorithms().begin(),
-                                    r.auth->signature_algorithms().end()}));
+      client_auth.text(pgTextArray(
+          {r.auth->signature_algorithms().begin(), r.auth->signature_algorithms().end()}));
       client_auth.text(pgTextArray({r.auth->ca_names().begin(), r.auth->ca_names().end()}));
       client_auth.text(
           pgTextArray({r.auth->certificate_types().begin(), r.auth->certificate_types().end()}));
@@ -455,7 +475,9 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
       chains.number(r.source).boolean(r.trusted).endRow();
     }
     for (const auto& r : rows.certificates) {
-      if (!first_presenter.emplace(r.sha256, s->host).second) continue;
+      if (known.contains(r.sha256) || !first_presenter.emplace(r.sha256, s->host).second) {
+        continue;
+      }
       const v1::Certificate& cert = *r.certificate;
       certificates.row().str("sha256", r.sha256).str("sha1", r.sha1);
       certificates.str("der", absl::Base64Escape(cert.der())).str("subject", cert.subject());
@@ -472,7 +494,8 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     }
   }
   if (!certificates.empty()) {
-    auto inserted = c.execPrepared("batch_certificates", kBatchCertificates, {certificates.finish()});
+    auto inserted =
+        c.execPrepared("batch_certificates", kBatchCertificates, {certificates.finish()});
     if (!inserted.ok()) return inserted.status();
     for (int i = 0; i < inserted->rows(); ++i) {
       auto presenter = first_presenter.find(inserted->str(i, 0));
@@ -481,10 +504,10 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
       o.set_certificates_new(o.certificates_new() + 1);
     }
   }
-  for (auto [sql, rows] : {std::pair{kCopyVersions, &versions}, std::pair{kCopySuites, &suites},
-                           std::pair{kCopyClientAuth, &client_auth},
-                           std::pair{kCopyExtensions, &extensions},
-                           std::pair{kCopyChains, &chains}}) {
+  for (auto [sql, rows] :
+       {std::pair{kCopyVersions, &versions}, std::pair{kCopySuites, &suites},
+        std::pair{kCopyClientAuth, &client_auth}, std::pair{kCopyExtensions, &extensions},
+        std::pair{kCopyChains, &chains}}) {
     if (rows->empty()) continue;
     if (auto n = c.copyIn(sql, rows->data()); !n.ok()) return n.status();
   }

@@ -340,8 +340,8 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
       {std::to_string(asset_id), ip, std::to_string(port), transport, service.service().protocol(),
        report.target().starttls(), service.service().product(), pgTimestamp(observed),
        host.scan_id(), pgBool(report.reachable()), pgBool(report.tls()), pgBool(service.complete()),
-       reportJson(report), jsonText(versions), jsonText(suites), jsonText(auth), jsonText(ext), jsonText(certs),
-       jsonText(chain_rows)});
+       reportJson(report), jsonText(versions), jsonText(suites), jsonText(auth), jsonText(ext),
+       jsonText(certs), jsonText(chain_rows)});
   if (!obs.ok()) return obs.status();
   int64_t service_id = obs->int64(0, 0);
   if (obs->isNull(0, 1)) {

@@ -72,12 +72,12 @@ bool appendValue(const pb::Message& m, const pb::FieldDescriptor* f, int index,
       absl::StrAppend(&out, repeated ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
       return true;
     case pb::FieldDescriptor::CPPTYPE_INT64:  // proto3 JSON: 64-bit integers are strings
-      absl::StrAppend(&out, "\"",
-                      repeated ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f), "\"");
+      absl::StrAppend(&out, "\"", repeated ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f),
+                      "\"");
       return true;
     case pb::FieldDescriptor::CPPTYPE_UINT64:
-      absl::StrAppend(&out, "\"",
-                      repeated ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f), "\"");
+      absl::StrAppend(&out, "\"", repeated ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f),
+                      "\"");
       return true;
     case pb::FieldDescriptor::CPPTYPE_ENUM: {
       int number = repeated ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);

@@ -9,6 +9,8 @@
 // host per transaction). --via-writer: the daemon's path instead of --writers threads: every
 // result is enqueued to one HostResultWriter (one writer thread, batches of --batch).
 #include <google/protobuf/util/time_util.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,9 +28,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "storage/host_result_writer.h"
 #include "storage/ingest_rows.h"
@@ -345,8 +344,7 @@ int main(int argc, char** argv) {
         "protobuf, ~%zu bytes JSON)\n",
         obs, hosts.size(),
         a.via_writer ? "one HostResultWriter" : (std::to_string(a.writers) + " writers").c_str(),
-        a.batch, report_bytes / hosts[0].services_size(),
-        report_json / hosts[0].services_size());
+        a.batch, report_bytes / hosts[0].services_size(), report_json / hosts[0].services_size());
     std::atomic<size_t> next{0};
     std::atomic<int> errors{0}, retries{0};
     std::string data_dir = value(*db, "SHOW data_directory");

@@ -168,8 +168,8 @@ TEST_F(StorageBatchTest, APoisonedHostDoesNotKeepTheOthersOut) {
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_outbox"), 9);
   // Nothing of a refused host was written.
   for (int i : {3, 7, 9}) {
-    EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM services WHERE address = '" + ipOf(9, i) +
-                                   "'::inet"),
+    EXPECT_EQ(queryCount(
+                  *db_, "SELECT count(*) FROM services WHERE address = '" + ipOf(9, i) + "'::inet"),
               0);
   }
   // The held-back result goes in once it is retried.
@@ -238,7 +238,8 @@ v1::HostResult scenarioResult(const std::string& scan, int host, const std::stri
                                     host % 2 == 0 && scan == "1" ? "T46G" : "");
   if (host == 5) {  // shares host 4's leaf, and has a second service with other findings
     FakeCert leaf = fakeCert("leaf-" + ipOf(12, 4));
-    auto* cert = h.mutable_services(0)->mutable_report()->mutable_chains(0)->mutable_certificates(0);
+    auto* cert =
+        h.mutable_services(0)->mutable_report()->mutable_chains(0)->mutable_certificates(0);
     cert->set_sha256(leaf.sha256);
     cert->set_der(leaf.der);
     auto* second = h.add_services();
@@ -295,8 +296,8 @@ TEST_F(StorageBatchTest, LifecycleThroughBatchesEqualsOneHostAtATime) {
   const size_t sizes[] = {5, 1, 9, 3, 14, 100};
   for (size_t at = 0, k = 0; at < arrivals.size(); ++k) {
     size_t n = std::min(sizes[k % std::size(sizes)], arrivals.size() - at);
-    Outcomes out = PgFindingStore(*db_).ingestBatch(
-        std::span<const v1::HostResult>(arrivals.data() + at, n));
+    Outcomes out =
+        PgFindingStore(*db_).ingestBatch(std::span<const v1::HostResult>(arrivals.data() + at, n));
     for (const auto& r : out) {
       ASSERT_TRUE(r.ok()) << r.status();
       batched.push_back(*r);
@@ -313,14 +314,15 @@ TEST_F(StorageBatchTest, LifecycleThroughBatchesEqualsOneHostAtATime) {
     EXPECT_EQ(actual[table], rows) << table;
   }
   // The scenario did exercise every kind of event.
-  EXPECT_EQ(queryValue(*db_,
-                       "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM finding_events"),
-            "opened,reopened,resolved,unwaived,waived");
+  EXPECT_EQ(
+      queryValue(*db_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM finding_events"),
+      "opened,reopened,resolved,unwaived,waived");
 }
 
 TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
-  const std::string hostile = "tab\there\nnewline\\N back\\slash \"quote\" {brace,comma} '); "
-                              "DROP TABLE findings; --";
+  const std::string hostile =
+      "tab\there\nnewline\\N back\\slash \"quote\" {brace,comma} '); "
+      "DROP TABLE findings; --";
   std::string scan = createScan(*db_);
   auto h = makeHostResult(scan, "10.13.0.1", 443, {makeFinding("r", v1::LOW)});
   auto* report = h.mutable_services(0)->mutable_report();
@@ -330,11 +332,13 @@ TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
   report->mutable_chains(0)->mutable_certificates(0)->set_subject(hostile);
   Outcomes out = batch({h});
   ASSERT_TRUE(out[0].ok()) << out[0].status();
-  EXPECT_EQ(queryValue(*db_, "SELECT name FROM observation_cipher_suites WHERE version = 3"
-                             " AND position = 0"),
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT name FROM observation_cipher_suites WHERE version = 3"
+                       " AND position = 0"),
             hostile);
-  EXPECT_THAT(storage::parsePgTextArray(queryValue(*db_, "SELECT alpn FROM observation_extensions")),
-              ElementsAre("http/1.1", hostile));
+  EXPECT_THAT(
+      storage::parsePgTextArray(queryValue(*db_, "SELECT alpn FROM observation_extensions")),
+      ElementsAre("http/1.1", hostile));
   EXPECT_THAT(
       storage::parsePgTextArray(queryValue(*db_, "SELECT ca_names FROM observation_client_auth")),
       ElementsAre("CN=Root CA", hostile));
@@ -361,8 +365,7 @@ TEST_F(StorageBatchTest, ConcurrentBatchWritersSharingCertificatesStoreEverythin
                                 {makeFinding("r" + std::to_string(i % 3), v1::HIGH)});
         auto* cert =
             h.mutable_services(0)->mutable_report()->mutable_chains(0)->mutable_certificates(0);
-        FakeCert shared =
-            fakeCert("shared-" + std::to_string(w % 2 == 0 ? i : kHostsEach - 1 - i));
+        FakeCert shared = fakeCert("shared-" + std::to_string(w % 2 == 0 ? i : kHostsEach - 1 - i));
         cert->set_sha256(shared.sha256);
         cert->set_der(shared.der);
         hosts.push_back(std::move(h));
@@ -487,8 +490,9 @@ TEST_F(StorageBatchFaultTest, ServerCrashMidBatchLosesAndDuplicatesNothing) {
   });
   std::thread producer([&] {
     for (int i = 0; i < kHosts; ++i) {
-      auto s = writer.enqueue(makeHostResult(
-          scan_, ipOf(16, i), 443, {makeFinding("tls10", v1::HIGH), makeFinding("md5", v1::CRITICAL)}));
+      auto s = writer.enqueue(
+          makeHostResult(scan_, ipOf(16, i), 443,
+                         {makeFinding("tls10", v1::HIGH), makeFinding("md5", v1::CRITICAL)}));
       if (!s.ok()) {
         ADD_FAILURE() << s;
         return;

@@ -1,13 +1,13 @@
 // Pure parts of ingest: what a host result becomes as rows (shared by the one-host and batch
 // paths), and COPY's text format, which is what keeps batch values values.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "storage/ingest_rows.h"
 
+#include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "storage/ingest_rows.h"
 #include "storage/pg_connection.h"
 #include "storage/proto_json.h"
 
@@ -52,7 +52,10 @@ void fillEverything(google::protobuf::Message* m, int depth) {
         }
         case pb::FieldDescriptor::CPPTYPE_STRING: {
           std::string v = f->type() == pb::FieldDescriptor::TYPE_BYTES
-                              ? std::string("\x00\xff\x10" "binary", 9)
+                              ? std::string(
+                                    "\x00\xff\x10"
+                                    "binary",
+                                    9)
                               : "\xc3\xa9 \"q\" \\ \n\t<>&\x01 \xe2\x82\xac " + f->name();
           rep ? r->AddString(m, f, v) : r->SetString(m, f, v);
           break;
@@ -150,7 +153,7 @@ TEST(ObservationRows, NormalisesVersionsSuitesClientAuthAndCertificatesOnce) {
   chain->set_trusted(true);
   addCert(chain, leaf, "der1")->set_sha1(std::string(40, 'C'));
   addCert(chain, root, "der2")->set_sha1("not-hex");
-  addCert(chain, "short", "der3");       // no usable fingerprint: left out
+  addCert(chain, "short", "der3");           // no usable fingerprint: left out
   addCert(chain, std::string(64, 'd'), "");  // no DER: left out
   auto* second = r.add_chains();
   addCert(second, leaf, "der1");  // the same certificate again: a chain row, not a second cert
@@ -191,8 +194,7 @@ TEST(ServiceIdentity, FallsBackToTheReportAndTheAssetAddress) {
   h.mutable_observed_at()->set_seconds(1800000000);  // the host's time wins
   EXPECT_EQ(serviceIdentity(h, *s, "10.0.0.1")->observed.seconds(), 1800000000);
   s->mutable_report()->mutable_target()->set_port(0);
-  EXPECT_EQ(serviceIdentity(h, *s, "10.0.0.1").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(serviceIdentity(h, *s, "10.0.0.1").status().code(), absl::StatusCode::kInvalidArgument);
   v1::HostResult bare;
   bare.add_services()->mutable_report()->mutable_target()->set_ip("10.0.0.9");
   EXPECT_EQ(hostAddress(bare), "10.0.0.9");
