@@ -262,25 +262,32 @@ void PgCopyRows::separate() {
 
 PgCopyRows& PgCopyRows::text(std::string_view value) {
   separate();
-  // PostgreSQL "COPY", File Formats, Text Format: backslash escapes.
-  for (char c : value) {
-    switch (c) {
+  // PostgreSQL "COPY", File Formats, Text Format: backslash escapes. Runs of other bytes go out
+  // as they are.
+  size_t run = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char* escaped = nullptr;
+    switch (value[i]) {
       case '\\':
-        data_ += "\\\\";
+        escaped = "\\\\";
         break;
       case '\t':
-        data_ += "\\t";
+        escaped = "\\t";
         break;
       case '\n':
-        data_ += "\\n";
+        escaped = "\\n";
         break;
       case '\r':
-        data_ += "\\r";
+        escaped = "\\r";
         break;
       default:
-        data_ += c;
+        continue;
     }
+    data_.append(value.data() + run, i - run);
+    data_ += escaped;
+    run = i + 1;
   }
+  data_.append(value.data() + run, value.size() - run);
   return *this;
 }
 

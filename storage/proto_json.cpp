@@ -154,46 +154,48 @@ bool appendMessage(const pb::Message& m, const pb::FieldDescriptor* skip, std::s
 void appendJsonString(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
+  size_t run = 0;  // start of the bytes that go out as they are
+  auto flush = [&](size_t end) { out.append(s.data() + run, end - run); };
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t n = utf8Sequence(s, i);
-      if (n == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(s.data() + i, n);
+      if (n > 0) {
         i += n;
+        continue;
       }
+      flush(i);
+      out += "\\ufffd";
+    } else if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
       continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
+    } else {
+      flush(i);
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
           out += "\\u00";
           out += kHex[c >> 4];
           out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
+      }
     }
-    ++i;
+    run = ++i;
   }
+  flush(s.size());
   out += '"';
 }
 

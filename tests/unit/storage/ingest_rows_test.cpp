@@ -119,6 +119,19 @@ TEST(ProtoJson, DeclinesWhatItDoesNotWrite) {
   EXPECT_FALSE(appendProtoJson(late, nullptr, out));
 }
 
+TEST(JsonString, EscapesAndReplacesWhatIsNotUtf8) {
+  std::string out;
+  appendJsonString("plain \"q\" back\\slash \n\r\t\x01 \xc3\xa9\xe2\x82\xac", out);
+  EXPECT_EQ(out, "\"plain \\\"q\\\" back\\\\slash \\n\\r\\t\\u0001 \xc3\xa9\xe2\x82\xac\"");
+  out.clear();
+  appendJsonString(
+      "a\xc3\x28"
+      "b\xff\xe2\x82",
+      out);  // bad continuation, bad byte, cut short
+  EXPECT_EQ(out, "\"a\\ufffd(b\\ufffd\\ufffd\\ufffd\"");
+  EXPECT_TRUE(nlohmann::json::accept(out));
+}
+
 TEST(PgCopyRows, EscapesWhatCopyTextFormatGivesMeaningTo) {
   PgCopyRows rows;
   rows.text("a\tb\nc\rd\\e").number(-42).boolean(true).null().text("").endRow();
