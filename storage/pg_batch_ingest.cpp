@@ -1,11 +1,12 @@
 // PgFindingStore::ingestBatch: many hosts' results per transaction, written set-based. Per
 // transaction ("chunk") there is a fixed number of round trips whatever its size: one statement
-// upserts every asset and service and inserts every observation, one inserts the new
-// certificates, COPY writes the normalised rows straight into their tables, one statement locks
-// the stored findings, the lifecycle is reconciled in C++ (finding_reconciler.h, the same
-// function as for one host), and one statement writes findings, events, outbox, scan membership
-// and latest observations. Executor start-up, planning, foreign-key trigger set-up and the
-// commit's WAL flush are paid once per chunk instead of once per service.
+// upserts every asset and service and inserts every observation, one query finds the
+// certificates already stored and one inserts the others, COPY writes the normalised rows
+// straight into their tables, one query locks the stored findings, the lifecycle is reconciled
+// in C++ (finding_reconciler.h, the same function as for one host), and one statement writes
+// findings, events, outbox, scan membership and latest observations. Executor start-up,
+// planning and the commit's WAL flush are paid once per chunk instead of once per service
+// (foreign-key checks stay one per row: see tests/bench/README.md, "Storage benchmark").
 #include <algorithm>
 #include <map>
 #include <set>
