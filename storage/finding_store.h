@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,21 @@ class FindingStore {
   // so replaying a result changes nothing. Nothing is written when an error is returned.
   virtual absl::StatusOr<tlsaudit::v1::IngestOutcome> ingest(
       const tlsaudit::v1::HostResult& result) = 0;
+
+  // Stores several hosts' results, as ingest() would one after the other, in as few
+  // transactions as it can; returns one outcome per result, in order. Each result is either
+  // written whole or not at all. A result that fails (its error, as ingest() gives it) does not
+  // keep the others from being stored; a later result for the same asset or service is then
+  // held back (kAborted) so one asset's results are never applied out of order. kUnavailable and
+  // kAborted mean "not written, retry"; retrying a stored result is a replay. The caller chooses
+  // the batch size (a few hundred hosts is one statement of a few MB). The default writes one
+  // result per transaction.
+  virtual std::vector<absl::StatusOr<tlsaudit::v1::IngestOutcome>> ingestBatch(
+      std::span<const tlsaudit::v1::HostResult> results) {
+    std::vector<absl::StatusOr<tlsaudit::v1::IngestOutcome>> out;
+    for (const auto& r : results) out.push_back(ingest(r));
+    return out;
+  }
 
   // Findings matching `filter`, newest first, `page_size` (1..1000) at a time. `page_token` is
   // "" for the first page, then the previous page's next_page_token (kInvalidArgument when it

@@ -28,7 +28,7 @@ absl::Status HostResultWriter::enqueue(v1::HostResult result) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return absl::CancelledError("writer stopped");
-    if (buffer_.size() >= options_.buffer_capacity) {
+    if (buffer_.size() + in_flight_ >= options_.buffer_capacity) {
       return absl::ResourceExhaustedError("storage write buffer is full");
     }
     buffer_.push_back(std::move(result));
@@ -39,31 +39,39 @@ absl::Status HostResultWriter::enqueue(v1::HostResult result) {
 
 bool HostResultWriter::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] { return buffer_.empty(); });
+  return changed_.wait_for(lock, timeout, [&] { return buffer_.empty() && in_flight_ == 0; });
 }
 
 HostResultWriterStats HostResultWriter::stats() const {
   std::lock_guard lock(mutex_);
   HostResultWriterStats s = stats_;
-  s.buffered = buffer_.size();
+  s.buffered = buffer_.size() + in_flight_;
   return s;
 }
 
 void HostResultWriter::work() {
   std::unique_ptr<PgConnection> connection;
   auto backoff = options_.backoff_initial;
-  int attempts = 0;
+  // Results taken from the buffer, oldest first, with their failed attempts so far. They stay
+  // counted as buffered (in_flight_) until stored or given up, so flush() and the buffer bound
+  // see them.
+  std::vector<v1::HostResult> batch;
+  std::vector<int> attempts;
+  const size_t batch_max = std::max<size_t>(1, options_.batch_hosts);
   for (;;) {
-    const v1::HostResult* front = nullptr;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || !buffer_.empty(); });
+      changed_.wait(lock, [&] { return stopping_ || !buffer_.empty() || !batch.empty(); });
       if (stopping_) return;
-      // The result stays in the buffer until it is stored, so flush() and the buffer bound
-      // count it; only this thread pops, so the reference stays valid while unlocked.
-      front = &buffer_.front();
+      // Retried results first, then as many waiting ones as fit, in order.
+      while (batch.size() < batch_max && !buffer_.empty()) {
+        batch.push_back(std::move(buffer_.front()));
+        buffer_.pop_front();
+        attempts.push_back(0);
+        ++in_flight_;
+      }
     }
-    absl::StatusOr<v1::IngestOutcome> outcome = absl::UnavailableError("no database session");
+    std::vector<absl::StatusOr<v1::IngestOutcome>> outcomes;
     if (connection == nullptr || connection->broken()) {
       connection.reset();
       auto c = PgConnection::connect(options_.connect);
@@ -72,39 +80,60 @@ void HostResultWriter::work() {
         std::lock_guard lock(mutex_);
         ++stats_.reconnects;
       } else {
-        outcome = c.status();
+        outcomes.assign(batch.size(), c.status());
       }
     }
-    if (connection != nullptr) outcome = PgFindingStore(*connection).ingest(*front);
+    if (connection != nullptr) {
+      PgFindingStore store(*connection);
+      if (batch_max == 1) {
+        outcomes.push_back(store.ingest(batch.front()));
+      } else {
+        outcomes = store.ingestBatch(batch);
+        std::lock_guard lock(mutex_);
+        ++stats_.batches;
+      }
+    }
 
-    // Lost sessions, deadlocks and serialization failures pass; retrying them is always right
-    // (ingest is idempotent). Anything else may be the result itself and is retried a few times.
-    auto code = outcome.status().code();
-    bool transient = !outcome.ok() && (code == absl::StatusCode::kUnavailable ||
-                                       code == absl::StatusCode::kAborted ||
-                                       (connection != nullptr && connection->broken()));
-    if (!outcome.ok() && (transient || ++attempts < options_.max_attempts)) {
-      if (connection != nullptr && connection->broken()) connection.reset();
-      std::unique_lock lock(mutex_);
-      ++stats_.retries;
-      if (changed_.wait_for(lock, backoff, [&] { return stopping_; })) return;
-      backoff = std::min(backoff * 2, options_.backoff_max);
+    // Lost sessions, deadlocks, serialization failures and results held back behind a failed
+    // one pass; retrying them is always right (ingest is idempotent). Anything else may be the
+    // result itself and is retried a few times.
+    bool broken = connection != nullptr && connection->broken();
+    std::vector<v1::HostResult> again;
+    std::vector<int> again_attempts;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& outcome = outcomes[i];
+      auto code = outcome.status().code();
+      bool transient = !outcome.ok() && (code == absl::StatusCode::kUnavailable ||
+                                         code == absl::StatusCode::kAborted || broken);
+      if (!outcome.ok() && (transient || ++attempts[i] < options_.max_attempts)) {
+        again.push_back(std::move(batch[i]));
+        again_attempts.push_back(attempts[i]);
+        continue;
+      }
+      if (done_) done_(batch[i], outcome);
+      {
+        std::lock_guard lock(mutex_);
+        if (outcome.ok()) {
+          ++stats_.stored;
+          stats_.services_replayed += outcome->services_replayed();
+        } else {
+          ++stats_.given_up;
+        }
+        --in_flight_;
+      }
+      changed_.notify_all();
+    }
+    batch = std::move(again);
+    attempts = std::move(again_attempts);
+    if (batch.empty()) {
+      backoff = options_.backoff_initial;
       continue;
     }
-    backoff = options_.backoff_initial;
-    attempts = 0;
-    if (done_) done_(*front, outcome);
-    {
-      std::lock_guard lock(mutex_);
-      if (outcome.ok()) {
-        ++stats_.stored;
-        stats_.services_replayed += outcome->services_replayed();
-      } else {
-        ++stats_.given_up;
-      }
-      buffer_.pop_front();
-    }
-    changed_.notify_all();
+    if (broken) connection.reset();
+    std::unique_lock lock(mutex_);
+    ++stats_.retries;
+    if (changed_.wait_for(lock, backoff, [&] { return stopping_; })) return;
+    backoff = std::min(backoff * 2, options_.backoff_max);
   }
 }
 

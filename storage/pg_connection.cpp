@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -174,6 +175,41 @@ absl::Status PgConnection::execScript(std::string_view sql) {
   return check(PQexec(conn_, text.c_str()), "script").status();
 }
 
+absl::StatusOr<int64_t> PgConnection::copyIn(std::string_view copy_sql, std::string_view rows) {
+  std::string text(copy_sql);
+  pg_result* start = PQexec(conn_, text.c_str());
+  if (start == nullptr || PQresultStatus(start) != PGRES_COPY_IN) {
+    auto r = check(start, "copy");
+    if (!r.ok()) return r.status();
+    return absl::InternalError("copyIn: not a COPY FROM STDIN statement");
+  }
+  PQclear(start);
+  // libpq takes the data in pieces of any size; a failure here shows up in the final result.
+  constexpr size_t kPiece = 1 << 20;
+  bool sent = true;
+  for (size_t at = 0; sent && at < rows.size(); at += kPiece) {
+    size_t n = std::min(kPiece, rows.size() - at);
+    sent = PQputCopyData(conn_, rows.data() + at, static_cast<int>(n)) == 1;
+  }
+  if (PQputCopyEnd(conn_, sent ? nullptr : "client failed to send the COPY data") != 1) {
+    sent = false;
+  }
+  // Read every result, so the connection is ready for the next command whatever happened.
+  absl::StatusOr<PgResult> outcome = absl::UnavailableError("PostgreSQL: no result for COPY");
+  bool first = true;
+  while (pg_result* r = PQgetResult(conn_)) {
+    if (first) {
+      outcome = check(r, "copy");
+      first = false;
+    } else {
+      PQclear(r);
+    }
+  }
+  if (!outcome.ok()) return outcome.status();
+  if (!sent) return absl::UnavailableError("PostgreSQL: COPY data could not be sent");
+  return outcome->affected();
+}
+
 bool PgConnection::broken() const { return conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK; }
 
 std::string PgConnection::describe() const {
@@ -218,6 +254,66 @@ absl::Status PgTransaction::rollback() {
 }
 
 std::string pgBool(bool value) { return value ? "t" : "f"; }
+
+void PgCopyRows::separate() {
+  if (row_started_) data_ += '\t';
+  row_started_ = true;
+}
+
+PgCopyRows& PgCopyRows::text(std::string_view value) {
+  separate();
+  // PostgreSQL "COPY", File Formats, Text Format: backslash escapes. Runs of other bytes go out
+  // as they are.
+  size_t run = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char* escaped = nullptr;
+    switch (value[i]) {
+      case '\\':
+        escaped = "\\\\";
+        break;
+      case '\t':
+        escaped = "\\t";
+        break;
+      case '\n':
+        escaped = "\\n";
+        break;
+      case '\r':
+        escaped = "\\r";
+        break;
+      default:
+        continue;
+    }
+    data_.append(value.data() + run, i - run);
+    data_ += escaped;
+    run = i + 1;
+  }
+  data_.append(value.data() + run, value.size() - run);
+  return *this;
+}
+
+PgCopyRows& PgCopyRows::number(int64_t value) {
+  separate();
+  data_ += std::to_string(value);
+  return *this;
+}
+
+PgCopyRows& PgCopyRows::boolean(bool value) {
+  separate();
+  data_ += value ? 't' : 'f';
+  return *this;
+}
+
+PgCopyRows& PgCopyRows::null() {
+  separate();
+  data_ += "\\N";
+  return *this;
+}
+
+void PgCopyRows::endRow() {
+  data_ += '\n';
+  row_started_ = false;
+  ++rows_;
+}
 
 std::string pgTextArray(const std::vector<std::string>& values) {
   std::string out = "{";

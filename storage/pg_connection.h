@@ -95,6 +95,10 @@ class PgConnection {
                                         const PgParams& params = {});
   // Runs a script of several statements without parameters (migrations only).
   absl::Status execScript(std::string_view sql);
+  // Runs `copy_sql`, a constant `COPY table (columns) FROM STDIN` statement (text format), and
+  // sends `rows` (built with PgCopyRows) as its data; returns the number of rows copied. The
+  // values travel as COPY data, never as SQL text.
+  absl::StatusOr<int64_t> copyIn(std::string_view copy_sql, std::string_view rows);
 
   // True when the connection to the server is lost; a new one is needed.
   bool broken() const;
@@ -136,6 +140,29 @@ std::string pgBool(bool value);
 std::string pgTextArray(const std::vector<std::string>& values);
 // Parses a one-dimensional text array as PostgreSQL prints it.
 std::vector<std::string> parsePgTextArray(std::string_view text);
+// Rows in COPY's text format, built field by field. Every value is escaped here (backslash,
+// tab, newline, carriage return), so any text travels as data. Text fields hold the value's
+// text form: pgBool, pgTextArray, pgBytea, decimal numbers.
+class PgCopyRows {
+ public:
+  PgCopyRows& text(std::string_view value);
+  PgCopyRows& number(int64_t value);
+  PgCopyRows& boolean(bool value);
+  PgCopyRows& null();
+  // Ends the current row.
+  void endRow();
+  const std::string& data() const { return data_; }
+  size_t rows() const { return rows_; }
+  bool empty() const { return rows_ == 0; }
+
+ private:
+  void separate();
+
+  std::string data_;
+  size_t rows_ = 0;
+  bool row_started_ = false;
+};
+
 // bytea in hex input form (\x0a1b...).
 std::string pgBytea(std::string_view bytes);
 // Decodes bytea in hex output form; empty on malformed input.

@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "storage/finding_reconciler.h"
+#include "storage/ingest_rows.h"
 #include "storage/page_token.h"
 #include "storage/timestamps.h"
 
@@ -40,39 +41,9 @@ absl::Status invalid(std::string_view what) {
   return absl::InvalidArgumentError(std::string(what));
 }
 
-bool isDecimalId(const std::string& s) {
-  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), ::isdigit);
-}
-
-std::string toHexLower(std::string_view hex) {
-  std::string out(hex);
-  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-
-bool isSha256Hex(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), ::isxdigit);
-}
-
-// The report as stored in observations.report: DER is left out (certificates.der keeps it
-// once), everything else as proto3 JSON.
-std::string reportJson(const v1::TlsReport& report) {
-  v1::TlsReport copy = report;
-  for (auto& chain : *copy.mutable_chains()) {
-    for (auto& cert : *chain.mutable_certificates()) cert.clear_der();
-  }
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  (void)google::protobuf::util::MessageToJsonString(copy, &out, options);
-  return out;
-}
-
-std::string assetJson(const v1::Asset& asset) {
-  v1::Asset copy = asset;
-  copy.clear_services();
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(copy, &out);
-  return out;
+// Invalid UTF-8 (hostile peers) becomes U+FFFD instead of an exception.
+std::string jsonText(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 json stringArray(const google::protobuf::RepeatedPtrField<std::string>& values) {
@@ -261,11 +232,7 @@ SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
 
 absl::StatusOr<v1::IngestOutcome> PgFindingStore::ingest(const v1::HostResult& host) {
   if (!isDecimalId(host.scan_id())) return invalid("host result: scan_id must be a scan id");
-  std::string address = host.asset().addresses_size() > 0 ? host.asset().addresses(0) : "";
-  for (const auto& s : host.services()) {
-    if (!address.empty()) break;
-    address = s.report().target().ip();
-  }
+  std::string address = hostAddress(host);
   if (address.empty()) return invalid("host result: no address (asset.addresses or target.ip)");
 
   v1::IngestOutcome outcome;
@@ -295,39 +262,37 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
                                            const v1::ServiceResult& service,
                                            v1::IngestOutcome& outcome) {
   const v1::TlsReport& report = service.report();
-  std::string ip = report.target().ip().empty() ? asset_address : report.target().ip();
-  uint32_t port = service.service().port() != 0 ? service.service().port() : report.target().port();
-  if (port == 0 || port > 65535) return invalid("service result without a port");
-  std::string transport =
-      service.service().transport().empty() ? "tcp" : service.service().transport();
-  google::protobuf::Timestamp observed = host.has_observed_at()    ? host.observed_at()
-                                         : report.has_scanned_at() ? report.scanned_at()
-                                                                   : nowTimestamp();
+  auto identity = serviceIdentity(host, service, asset_address);
+  if (!identity.ok()) return identity.status();
+  const std::string& ip = identity->ip;
+  uint32_t port = identity->port;
+  const std::string& transport = identity->transport;
+  const google::protobuf::Timestamp& observed = identity->observed;
 
+  ObservationRows rows = observationRows(report);
   json versions = json::array(), suites = json::array(), auth = json::array();
-  for (const auto& v : report.versions()) {
-    versions.push_back({{"version", static_cast<int>(v.version())},
-                        {"supported", v.supported()},
-                        {"cipher_order", static_cast<int>(v.cipher_order())}});
-    int position = 0;
-    for (const auto& cs : v.cipher_suites()) {
-      suites.push_back({{"version", static_cast<int>(v.version())},
-                        {"position", position++},
-                        {"code", cs.code()},
-                        {"name", cs.name()},
-                        {"kx", cs.kx()},
-                        {"auth", cs.auth()},
-                        {"cipher", cs.cipher()},
-                        {"mac", cs.mac()},
-                        {"bits", cs.bits()},
-                        {"forward_secret", cs.forward_secret()}});
-    }
-    if (v.client_auth().requested()) {
-      auth.push_back({{"version", static_cast<int>(v.version())},
-                      {"signature_algorithms", stringArray(v.client_auth().signature_algorithms())},
-                      {"ca_names", stringArray(v.client_auth().ca_names())},
-                      {"certificate_types", stringArray(v.client_auth().certificate_types())}});
-    }
+  for (const auto& v : rows.versions) {
+    versions.push_back(
+        {{"version", v.version}, {"supported", v.supported}, {"cipher_order", v.cipher_order}});
+  }
+  for (const auto& s : rows.suites) {
+    const v1::CipherSuite& cs = *s.suite;
+    suites.push_back({{"version", s.version},
+                      {"position", s.position},
+                      {"code", cs.code()},
+                      {"name", cs.name()},
+                      {"kx", cs.kx()},
+                      {"auth", cs.auth()},
+                      {"cipher", cs.cipher()},
+                      {"mac", cs.mac()},
+                      {"bits", cs.bits()},
+                      {"forward_secret", cs.forward_secret()}});
+  }
+  for (const auto& a : rows.client_auth) {
+    auth.push_back({{"version", a.version},
+                    {"signature_algorithms", stringArray(a.auth->signature_algorithms())},
+                    {"ca_names", stringArray(a.auth->ca_names())},
+                    {"certificate_types", stringArray(a.auth->certificate_types())}});
   }
   const auto& e = report.extensions();
   json ext = {{"secure_renegotiation", e.secure_renegotiation()},
@@ -340,42 +305,34 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
               {"encrypt_then_mac", e.encrypt_then_mac()},
               {"alpn", stringArray(e.alpn())}};
   json certs = json::array(), chain_rows = json::array();
-  std::set<std::string> cert_seen;
-  for (int ci = 0; ci < report.chains_size(); ++ci) {
-    const auto& chain = report.chains(ci);
-    for (int pos = 0; pos < chain.certificates_size(); ++pos) {
-      const auto& cert = chain.certificates(pos);
-      std::string sha = toHexLower(cert.sha256());
-      // Without its fingerprint and DER a certificate cannot be stored once; the report JSON
-      // still holds its parsed fields.
-      if (!isSha256Hex(sha) || cert.der().empty()) continue;
-      chain_rows.push_back({{"chain_index", ci},
-                            {"position", pos},
-                            {"sha256", sha},
-                            {"source", static_cast<int>(cert.source())},
-                            {"trusted", chain.trusted()}});
-      if (!cert_seen.insert(sha).second) continue;
-      json row = {{"sha256", sha},
-                  {"sha1", toHexLower(cert.sha1())},
-                  {"der", absl::Base64Escape(cert.der())},
-                  {"subject", cert.subject()},
-                  {"issuer", cert.issuer()},
-                  {"common_name", cert.common_name()},
-                  {"serial", cert.serial()},
-                  {"signature_algorithm", cert.signature_algorithm()},
-                  {"signature_hash", cert.signature_hash()},
-                  {"key_type", cert.key_type()},
-                  {"key_bits", cert.key_bits()},
-                  {"curve", cert.curve()},
-                  {"subject_alt_names", stringArray(cert.subject_alt_names())},
-                  {"is_ca", cert.is_ca()},
-                  {"self_signed", cert.self_signed()},
-                  {"x509_version", cert.version()}};
-      if (cert.has_not_before()) row["not_before"] = pgTimestamp(cert.not_before());
-      if (cert.has_not_after()) row["not_after"] = pgTimestamp(cert.not_after());
-      if (std::string(row["sha1"]).size() != 40) row["sha1"] = "";
-      certs.push_back(std::move(row));
-    }
+  for (const auto& c : rows.chain) {
+    chain_rows.push_back({{"chain_index", c.chain_index},
+                          {"position", c.position},
+                          {"sha256", c.sha256},
+                          {"source", c.source},
+                          {"trusted", c.trusted}});
+  }
+  for (const auto& c : rows.certificates) {
+    const v1::Certificate& cert = *c.certificate;
+    json row = {{"sha256", c.sha256},
+                {"sha1", c.sha1},
+                {"der", absl::Base64Escape(cert.der())},
+                {"subject", cert.subject()},
+                {"issuer", cert.issuer()},
+                {"common_name", cert.common_name()},
+                {"serial", cert.serial()},
+                {"signature_algorithm", cert.signature_algorithm()},
+                {"signature_hash", cert.signature_hash()},
+                {"key_type", cert.key_type()},
+                {"key_bits", cert.key_bits()},
+                {"curve", cert.curve()},
+                {"subject_alt_names", stringArray(cert.subject_alt_names())},
+                {"is_ca", cert.is_ca()},
+                {"self_signed", cert.self_signed()},
+                {"x509_version", cert.version()}};
+    if (cert.has_not_before()) row["not_before"] = pgTimestamp(cert.not_before());
+    if (cert.has_not_after()) row["not_after"] = pgTimestamp(cert.not_after());
+    certs.push_back(std::move(row));
   }
 
   auto obs = c_.execPrepared(
@@ -383,8 +340,8 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
       {std::to_string(asset_id), ip, std::to_string(port), transport, service.service().protocol(),
        report.target().starttls(), service.service().product(), pgTimestamp(observed),
        host.scan_id(), pgBool(report.reachable()), pgBool(report.tls()), pgBool(service.complete()),
-       reportJson(report), versions.dump(), suites.dump(), auth.dump(), ext.dump(), certs.dump(),
-       chain_rows.dump()});
+       reportJson(report), jsonText(versions), jsonText(suites), jsonText(auth), jsonText(ext),
+       jsonText(certs), jsonText(chain_rows)});
   if (!obs.ok()) return obs.status();
   int64_t service_id = obs->int64(0, 0);
   if (obs->isNull(0, 1)) {
@@ -437,8 +394,8 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
   auto written =
       c_.execPrepared("ingest_findings", kWriteFindings,
                       {std::to_string(service_id), std::to_string(asset_id), host.scan_id(),
-                       pgTimestamp(observed), std::to_string(observation_id), incoming.dump(),
-                       gone.dump(), asset_address, serviceName(ip, port)});
+                       pgTimestamp(observed), std::to_string(observation_id), jsonText(incoming),
+                       jsonText(gone), asset_address, serviceName(ip, port)});
   return written.status();
 }
 

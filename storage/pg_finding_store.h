@@ -14,6 +14,11 @@ class PgFindingStore : public FindingStore {
 
   absl::StatusOr<tlsaudit::v1::IngestOutcome> ingest(
       const tlsaudit::v1::HostResult& result) override;
+  // Set-based: one transaction per run of results with distinct assets and services, a fixed
+  // number of statements each (see pg_batch_ingest.cpp); a transaction refused because of one
+  // result is redone one result at a time through ingest().
+  std::vector<absl::StatusOr<tlsaudit::v1::IngestOutcome>> ingestBatch(
+      std::span<const tlsaudit::v1::HostResult> results) override;
   absl::StatusOr<tlsaudit::v1::FindingPage> listFindings(const tlsaudit::v1::FindingFilter& filter,
                                                          int page_size,
                                                          const std::string& page_token) override;

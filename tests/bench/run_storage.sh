@@ -4,8 +4,12 @@
 # build/tests/tlsaudit_storage_bench against it, prints the figures, and removes the cluster.
 # Not part of ctest or scripts/test.sh. Run as root after ./scripts/build.sh.
 #
-#   tests/bench/run_storage.sh [--observations 100000] [--writers 2] [--findings 1000000]
-#                              [--queries 2000] [--fast-commit]
+#   tests/bench/run_storage.sh [--observations 100000] [--writers 2] [--batch 200] [--via-writer]
+#                              [--findings 1000000] [--queries 2000] [--fast-commit]
+#
+# --batch N: host results per transaction batch (PgFindingStore::ingestBatch); --batch 1 is the
+# one-host-per-transaction path (PgFindingStore::ingest). --via-writer: one HostResultWriter, the
+# daemon's path, instead of --writers threads.
 #
 # TLSAUDIT_BENCH_KEEP=1 leaves the cluster running afterwards (to look at plans) and prints how
 # to reach and stop it.

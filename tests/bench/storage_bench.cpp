@@ -2,9 +2,15 @@
 // service observations and finding-list latency over a million findings, against the database
 // given by --database (tests/bench/run_storage.sh starts a private cluster for it).
 //
-//   tlsaudit_storage_bench --database DSN [--observations 100000] [--writers 2]
-//                          [--findings 1000000] [--queries 2000]
+//   tlsaudit_storage_bench --database DSN [--observations 100000] [--writers 2] [--batch 200]
+//                          [--via-writer] [--findings 1000000] [--queries 2000]
+//
+// --batch N: host results per PgFindingStore::ingestBatch call (1: PgFindingStore::ingest, one
+// host per transaction). --via-writer: the daemon's path instead of --writers threads: every
+// result is enqueued to one HostResultWriter (one writer thread, batches of --batch).
 #include <google/protobuf/util/time_util.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,12 +18,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
+#include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "storage/host_result_writer.h"
+#include "storage/ingest_rows.h"
 #include "storage/migrator.h"
 #include "storage/pg_connection.h"
 #include "storage/pg_finding_store.h"
@@ -35,6 +48,8 @@ struct Args {
   int writers = 2;
   int findings = 1000000;
   int queries = 2000;
+  int batch = 200;
+  bool via_writer = false;
   bool queries_only = false;  // the database was filled by an earlier run (TLSAUDIT_BENCH_KEEP)
 };
 
@@ -207,6 +222,46 @@ v1::HostResult makeHost(const std::string& scan, int i, int services) {
   return h;
 }
 
+// CPU seconds (user + system) the PostgreSQL server has used: its postmaster, the postmaster's
+// live children and those it has reaped (cutime/cstime), read from /proc (proc(5)); -1 when the
+// server is not on this machine. Backends that served a connection and exited count too.
+double serverCpuSeconds(const std::string& data_dir) {
+  std::ifstream pid_file(data_dir + "/postmaster.pid");
+  long postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) return -1;
+  auto stat = [](long pid, bool with_children, long* parent) -> double {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream fields(text.substr(close + 2));
+    std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                               std::istream_iterator<std::string>());
+    if (f.size() < 15) return -1;
+    // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+    if (parent != nullptr) *parent = std::stol(f[1]);
+    double ticks = std::stod(f[11]) + std::stod(f[12]);
+    if (with_children) ticks += std::stod(f[13]) + std::stod(f[14]);
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  };
+  double total = stat(postmaster, true, nullptr);
+  if (total < 0) return -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    long parent = 0;
+    double cpu = stat(std::stol(name), false, &parent);
+    if (cpu >= 0 && parent == postmaster) total += cpu;
+  }
+  return total;
+}
+
+double clientCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -250,6 +305,10 @@ int main(int argc, char** argv) {
       a.findings = std::stoi(next());
     } else if (k == "--queries") {
       a.queries = std::stoi(next());
+    } else if (k == "--batch") {
+      a.batch = std::max(1, std::stoi(next()));
+    } else if (k == "--via-writer") {
+      a.via_writer = true;
     } else if (k == "--queries-only") {
       a.queries_only = true;
     } else {
@@ -278,36 +337,90 @@ int main(int argc, char** argv) {
     }
     size_t report_bytes = 0;
     for (const auto& s : hosts[0].services()) report_bytes += s.report().ByteSizeLong();
-    std::printf("ingest: %d observations in %zu hosts, %d writers (report ~%zu bytes protobuf)\n",
-                obs, hosts.size(), a.writers, report_bytes / hosts[0].services_size());
+    size_t report_json = 0;
+    for (const auto& s : hosts[0].services()) report_json += st::reportJson(s.report()).size();
+    std::printf(
+        "ingest: %d observations in %zu hosts, %s, %d hosts per batch (report ~%zu bytes "
+        "protobuf, ~%zu bytes JSON)\n",
+        obs, hosts.size(),
+        a.via_writer ? "one HostResultWriter" : (std::to_string(a.writers) + " writers").c_str(),
+        a.batch, report_bytes / hosts[0].services_size(), report_json / hosts[0].services_size());
     std::atomic<size_t> next{0};
     std::atomic<int> errors{0}, retries{0};
+    std::string data_dir = value(*db, "SHOW data_directory");
+    double server_cpu_start = serverCpuSeconds(data_dir), client_cpu_start = clientCpuSeconds();
     auto start = Clock::now();
-    std::vector<std::thread> threads;
-    for (int w = 0; w < a.writers; ++w) {
-      threads.emplace_back([&] {
-        auto c = connect(a.dsn);
-        st::PgFindingStore store(*c);
-        for (size_t i; (i = next++) < hosts.size();) {
-          for (int attempt = 0;; ++attempt) {
-            auto r = store.ingest(hosts[i]);
-            if (r.ok()) break;
-            if (r.status().code() == absl::StatusCode::kAborted && attempt < 5) {
-              ++retries;
-              continue;
-            }
-            std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
-            ++errors;
-            break;
-          }
-        }
+    if (a.via_writer) {
+      st::HostResultWriterOptions o;
+      o.connect.dsn = a.dsn;
+      o.connect.statement_timeout = std::chrono::milliseconds(0);
+      o.batch_hosts = static_cast<size_t>(a.batch);
+      o.buffer_capacity = hosts.size();
+      st::HostResultWriter writer(o, [&](const v1::HostResult&, const auto& outcome) {
+        if (outcome.ok()) return;
+        std::fprintf(stderr, "ingest: %s\n", std::string(outcome.status().message()).c_str());
+        ++errors;
       });
+      // The buffer holds every result: handed over as fast as the scanner could.
+      for (auto& h : hosts) {
+        if (auto s = writer.enqueue(std::move(h)); !s.ok()) die(std::string(s.message()));
+      }
+      if (!writer.flush(std::chrono::hours(1))) die("writer did not drain");
+      retries = static_cast<int>(writer.stats().retries);
+    } else {
+      std::vector<std::thread> threads;
+      for (int w = 0; w < a.writers; ++w) {
+        threads.emplace_back([&] {
+          auto c = connect(a.dsn);
+          st::PgFindingStore store(*c);
+          for (size_t i; (i = next.fetch_add(a.batch)) < hosts.size();) {
+            size_t n = std::min<size_t>(a.batch, hosts.size() - i);
+            std::span<const v1::HostResult> batch(&hosts[i], n);
+            for (int attempt = 0; !batch.empty(); ++attempt) {
+              std::vector<absl::StatusOr<v1::IngestOutcome>> results;
+              if (a.batch == 1) {
+                results.push_back(store.ingest(batch.front()));
+              } else {
+                results = store.ingestBatch(batch);
+              }
+              // Deadlocks and results held back behind them are retried, as the writer does.
+              size_t failed = 0;
+              for (const auto& r : results) failed += r.ok() ? 0 : 1;
+              if (failed == 0) break;
+              bool retry = attempt < 5;
+              for (const auto& r : results) {
+                if (!r.ok() && r.status().code() != absl::StatusCode::kAborted) retry = false;
+              }
+              if (!retry) {
+                for (const auto& r : results) {
+                  if (r.ok()) continue;
+                  std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
+                  ++errors;
+                }
+                break;
+              }
+              ++retries;  // the stored ones are replays on the retry
+            }
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
     }
-    for (auto& t : threads) t.join();
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
     std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
                 obs / secs, hosts.size() / secs, errors.load(), retries.load());
     if (errors.load() > 0) die("ingest failed");
+    double server_cpu = serverCpuSeconds(data_dir) - server_cpu_start;
+    double client_cpu = clientCpuSeconds() - client_cpu_start;
+    if (server_cpu_start >= 0) {
+      // What the figures would be with the machine to ourselves: CPU time is what a busy
+      // machine cannot inflate (much).
+      std::printf(
+          "ingest CPU: server %.0f us + client %.0f us per observation (%.1f + %.1f s); "
+          "%.0f observations per CPU-second\n",
+          server_cpu / obs * 1e6, client_cpu / obs * 1e6, server_cpu, client_cpu,
+          obs / (server_cpu + client_cpu));
+    }
     std::printf(
         "ingest: rows: observations %s, certificates %s (%s distinct leaves shared), "
         "findings %s\n",

@@ -1,0 +1,84 @@
+// What a host result becomes in the database, as plain values: the asset's address, each
+// service's identity, the stored report JSON and the normalised rows. Pure (no I/O), and shared
+// by both ingest paths (one host per transaction in pg_finding_store.cpp, batches in
+// pg_batch_ingest.cpp), so both store exactly the same values.
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tlsaudit/v1/scan.pb.h"
+
+namespace tlsaudit::storage {
+
+// A database id as text: 1 to 18 decimal digits.
+bool isDecimalId(const std::string& s);
+
+// The asset's primary address: asset.addresses[0], else the first report's target ip; "" when
+// there is none.
+std::string hostAddress(const tlsaudit::v1::HostResult& host);
+
+// Where and when a service was observed: the report's ip (else the asset's address), the port of
+// the service (else the report's), the transport ("tcp" when unset) and the observation time
+// (the host's, else the report's scanned_at, else now). kInvalidArgument without a valid port.
+struct ServiceIdentity {
+  std::string ip;
+  uint32_t port = 0;
+  std::string transport;
+  google::protobuf::Timestamp observed;
+};
+absl::StatusOr<ServiceIdentity> serviceIdentity(const tlsaudit::v1::HostResult& host,
+                                                const tlsaudit::v1::ServiceResult& service,
+                                                const std::string& asset_address);
+
+// The report as stored in observations.report: proto3 JSON without certificate DER (kept once
+// in certificates.der).
+std::string reportJson(const tlsaudit::v1::TlsReport& report);
+// The asset as stored in assets.inventory: proto3 JSON without its services.
+std::string assetJson(const tlsaudit::v1::Asset& asset);
+
+// The normalised rows of one report. Pointers point into the report and stay valid while it
+// lives.
+struct ObservationRows {
+  struct Version {
+    int version = 0;
+    bool supported = false;
+    int cipher_order = 0;
+  };
+  struct Suite {
+    int version = 0;
+    int position = 0;  // order within the version (the server's preference when it has one)
+    const tlsaudit::v1::CipherSuite* suite = nullptr;
+  };
+  struct ClientAuth {
+    int version = 0;
+    const tlsaudit::v1::ClientAuth* auth = nullptr;
+  };
+  struct ChainEntry {
+    int chain_index = 0;
+    int position = 0;    // 0 = leaf
+    std::string sha256;  // lower-case hex
+    int source = 0;
+    bool trusted = false;
+  };
+  struct Certificate {
+    std::string sha256;  // lower-case hex
+    std::string sha1;    // lower-case hex, "" unless 40 hex digits
+    const tlsaudit::v1::Certificate* certificate = nullptr;
+  };
+  std::vector<Version> versions;
+  std::vector<Suite> suites;
+  std::vector<ClientAuth> client_auth;  // versions whose server requested a client certificate
+  std::vector<ChainEntry> chain;
+  // Each distinct certificate once, in order of first appearance. A certificate without a
+  // SHA-256 or DER cannot be stored once and is left out (the report JSON keeps its fields).
+  std::vector<Certificate> certificates;
+};
+ObservationRows observationRows(const tlsaudit::v1::TlsReport& report);
+
+}  // namespace tlsaudit::storage

@@ -1,0 +1,624 @@
+// PgFindingStore::ingestBatch: many hosts' results per transaction, written set-based. Per
+// transaction ("chunk") there is a fixed number of round trips whatever its size: one statement
+// upserts every asset and service and inserts every observation, one query finds the
+// certificates already stored and one inserts the others, COPY writes the normalised rows
+// straight into their tables, one query locks the stored findings, the lifecycle is reconciled
+// in C++ (finding_reconciler.h, the same function as for one host), and one statement writes
+// findings, events, outbox, scan membership and latest observations. Executor start-up,
+// planning and the commit's WAL flush are paid once per chunk instead of once per service
+// (foreign-key checks stay one per row: see tests/bench/README.md, "Storage benchmark").
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "storage/finding_reconciler.h"
+#include "storage/ingest_rows.h"
+#include "storage/pg_finding_store.h"
+#include "storage/proto_json.h"
+#include "storage/timestamps.h"
+
+namespace tlsaudit::storage {
+
+namespace v1 = tlsaudit::v1;
+
+namespace {
+
+// A JSON array of flat objects written straight as text: a batch's parameters are thousands
+// of small rows, and a DOM per row costs more than the database's parsing of them. Keys are
+// constants of this file; values are escaped (appendJsonString), so the text is always valid.
+class JsonRows {
+ public:
+  // Starts the next object.
+  JsonRows& row() {
+    if (rows_++ > 0) text_ += "},";
+    text_ += '{';
+    first_ = true;
+    return *this;
+  }
+  JsonRows& str(std::string_view key, std::string_view value) {
+    appendJsonString(value, this->key(key));
+    return *this;
+  }
+  JsonRows& num(std::string_view key, int64_t value) {
+    absl::StrAppend(&this->key(key), value);
+    return *this;
+  }
+  JsonRows& flag(std::string_view key, bool value) {
+    this->key(key) += value ? "true" : "false";
+    return *this;
+  }
+  JsonRows& null(std::string_view key) {
+    this->key(key) += "null";
+    return *this;
+  }
+  JsonRows& strs(std::string_view key,
+                 const google::protobuf::RepeatedPtrField<std::string>& values) {
+    std::string& out = this->key(key);
+    out += '[';
+    for (int i = 0; i < values.size(); ++i) {
+      if (i > 0) out += ',';
+      appendJsonString(values[i], out);
+    }
+    out += ']';
+    return *this;
+  }
+  bool empty() const { return rows_ == 0; }
+  // The array's text; the writer is spent.
+  std::string finish() {
+    text_ += rows_ > 0 ? "}]" : "]";
+    return std::move(text_);
+  }
+
+ private:
+  std::string& key(std::string_view key) {
+    text_ += first_ ? "\"" : ",\"";
+    text_.append(key.data(), key.size());
+    text_ += "\":";
+    first_ = false;
+    return text_;
+  }
+
+  std::string text_ = "[";
+  size_t rows_ = 0;
+  bool first_ = true;
+};
+
+// ---- statements ---------------------------------------------------------------------------
+
+// The report is TOAST-compressed with lz4 where the server has it: several times faster than
+// pglz for the same data, and reads back transparently. Setting it per transaction (and only
+// when available) changes nothing for other sessions or servers built without lz4.
+constexpr const char* kUseLz4 = R"sql(
+SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings
+WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))sql";
+
+// Every asset and service of the chunk, and an observation per service unless this scan
+// already stored it (the idempotency key). Upserts run in key order, so concurrent writers lock
+// rows in one order. The same rules as the one-host statements (pg_finding_store.cpp).
+constexpr const char* kBatchObservations = R"sql(
+WITH h AS (
+  SELECT x.*, i.inventory
+  FROM jsonb_to_recordset($1::jsonb)
+    AS x(host_no integer, address inet, addresses inet[], mac macaddr, hostname text,
+         vendor text, model text, firmware text, serial text, device_class smallint, site text,
+         observed_at timestamptz)
+  JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS i(inventory, n) ON i.n = x.host_no
+), a AS (
+  INSERT INTO assets (address, addresses, mac, hostname, vendor, model, firmware, serial,
+                      device_class, site, inventory, first_seen, last_seen)
+  SELECT address, addresses, mac, hostname, vendor, model, firmware, serial, device_class, site,
+         inventory, observed_at, observed_at
+  FROM h ORDER BY address
+  ON CONFLICT (address) DO UPDATE SET
+    -- A sparse result (only an address, from a TLS-only scan) never erases what discovery knew.
+    addresses = CASE WHEN cardinality(EXCLUDED.addresses) > 0 THEN EXCLUDED.addresses
+                     ELSE assets.addresses END,
+    mac = COALESCE(EXCLUDED.mac, assets.mac),
+    hostname = COALESCE(NULLIF(EXCLUDED.hostname, ''), assets.hostname),
+    vendor = COALESCE(NULLIF(EXCLUDED.vendor, ''), assets.vendor),
+    model = COALESCE(NULLIF(EXCLUDED.model, ''), assets.model),
+    firmware = COALESCE(NULLIF(EXCLUDED.firmware, ''), assets.firmware),
+    serial = COALESCE(NULLIF(EXCLUDED.serial, ''), assets.serial),
+    device_class = CASE WHEN EXCLUDED.device_class <> 0 THEN EXCLUDED.device_class
+                        ELSE assets.device_class END,
+    site = COALESCE(NULLIF(EXCLUDED.site, ''), assets.site),
+    inventory = assets.inventory || EXCLUDED.inventory,
+    first_seen = LEAST(assets.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)
+  RETURNING id, address
+), s AS (
+  SELECT x.*, a.id AS asset_id
+  FROM jsonb_to_recordset($3::jsonb)
+    AS x(svc_no integer, host_no integer, scan_id bigint, address inet, port integer,
+         transport text, protocol text, starttls text, product text, observed_at timestamptz,
+         reachable boolean, tls boolean, complete boolean)
+  JOIN h ON h.host_no = x.host_no
+  JOIN a ON a.address = h.address
+), svc AS (
+  INSERT INTO services (asset_id, address, port, transport, protocol, starttls, product,
+                        first_seen, last_seen)
+  SELECT asset_id, address, port, transport, protocol, starttls, product, observed_at, observed_at
+  FROM s ORDER BY address, port, transport
+  ON CONFLICT (address, port, transport) DO UPDATE SET
+    asset_id = EXCLUDED.asset_id,
+    protocol = COALESCE(NULLIF(EXCLUDED.protocol, ''), services.protocol),
+    starttls = EXCLUDED.starttls,
+    product = COALESCE(NULLIF(EXCLUDED.product, ''), services.product),
+    first_seen = LEAST(services.first_seen, EXCLUDED.first_seen),
+    last_seen = GREATEST(services.last_seen, EXCLUDED.last_seen)
+  RETURNING id, address, port, transport
+), sv AS (
+  SELECT s.svc_no, s.scan_id, s.asset_id, s.observed_at, s.reachable, s.tls, s.complete,
+         svc.id AS service_id
+  FROM s JOIN svc ON svc.address = s.address AND svc.port = s.port AND svc.transport = s.transport
+), obs AS (
+  INSERT INTO observations (scan_id, service_id, asset_id, observed_at, reachable, tls, complete,
+                            report)
+  SELECT sv.scan_id, sv.service_id, sv.asset_id, sv.observed_at, sv.reachable, sv.tls,
+         sv.complete, r.report
+  FROM sv JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS r(report, n) ON r.n = sv.svc_no
+  ORDER BY sv.svc_no
+  ON CONFLICT (scan_id, service_id) DO NOTHING
+  RETURNING id, service_id
+)
+SELECT sv.svc_no, sv.service_id, sv.asset_id, obs.id
+FROM sv LEFT JOIN obs ON obs.service_id = sv.service_id
+ORDER BY sv.svc_no)sql";
+
+// Sorted by SHA-256 so two writers inserting the same certificates lock them in one order.
+constexpr const char* kBatchCertificates = R"sql(
+INSERT INTO certificates (sha256, sha1, der, subject, issuer, common_name, serial, not_before,
+                          not_after, signature_algorithm, signature_hash, key_type, key_bits,
+                          curve, subject_alt_names, is_ca, self_signed, x509_version)
+SELECT decode(x.sha256, 'hex'), decode(NULLIF(x.sha1, ''), 'hex'), decode(x.der, 'base64'),
+       x.subject, x.issuer, x.common_name, x.serial, x.not_before, x.not_after,
+       x.signature_algorithm, x.signature_hash, x.key_type, x.key_bits, x.curve,
+       x.subject_alt_names, x.is_ca, x.self_signed, x.x509_version
+FROM jsonb_to_recordset($1::jsonb)
+  AS x(sha256 text, sha1 text, der text, subject text, issuer text, common_name text,
+       serial text, not_before timestamptz, not_after timestamptz, signature_algorithm text,
+       signature_hash text, key_type text, key_bits integer, curve text,
+       subject_alt_names text[], is_ca boolean, self_signed boolean, x509_version smallint)
+ORDER BY x.sha256
+ON CONFLICT (sha256) DO NOTHING
+RETURNING encode(sha256, 'hex'))sql";
+
+// Which of the batch's certificates are stored already: their DER (the bulk of a batch) is
+// then not sent again. A certificate stored concurrently in between is still caught by
+// ON CONFLICT.
+constexpr const char* kKnownCertificates = R"sql(
+SELECT encode(c.sha256, 'hex') FROM certificates c
+WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x))sql";
+
+constexpr const char* kCopyVersions =
+    "COPY observation_versions (observation_id, version, supported, cipher_order) FROM STDIN";
+constexpr const char* kCopySuites =
+    "COPY observation_cipher_suites (observation_id, version, position, code, name, kx, auth,"
+    " cipher, mac, bits, forward_secret) FROM STDIN";
+constexpr const char* kCopyClientAuth =
+    "COPY observation_client_auth (observation_id, version, signature_algorithms, ca_names,"
+    " certificate_types) FROM STDIN";
+constexpr const char* kCopyExtensions =
+    "COPY observation_extensions (observation_id, secure_renegotiation, fallback_scsv,"
+    " compression, ocsp_stapling, heartbeat, session_ticket, extended_master_secret,"
+    " encrypt_then_mac, alpn) FROM STDIN";
+constexpr const char* kCopyChains =
+    "COPY observation_certificates (observation_id, chain_index, position, sha256, source,"
+    " trusted) FROM STDIN";
+
+constexpr const char* kBatchLockFindings = R"sql(
+SELECT service_id, id, rule_id, state, severity, title FROM findings
+WHERE service_id = ANY ($1::bigint[])
+ORDER BY service_id, rule_id FOR UPDATE)sql";
+
+// The finding changes of every new observation and everything that must commit with them:
+// events, alert outbox, the scans' membership and the services' latest observations. The same
+// rules as the one-host statement (pg_finding_store.cpp), per service.
+constexpr const char* kBatchFindings = R"sql(
+WITH o AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS x(service_id bigint, asset_id bigint, address inet, service text, scan_id bigint,
+         observed_at timestamptz, observation_id bigint)
+), inc AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb)
+    AS x(service_id bigint, rule_id text, severity smallint, title text, evidence text,
+         profiles text[], refs text[], tags text[], state smallint, waiver_id text, event text,
+         from_state smallint)
+), up AS (
+  INSERT INTO findings (asset_id, service_id, address, rule_id, severity, state, title,
+                        evidence, profiles, references_, tags, waiver_id, first_seen, last_seen,
+                        last_scan_id, state_changed)
+  SELECT o.asset_id, inc.service_id, o.address, inc.rule_id, inc.severity, inc.state, inc.title,
+         inc.evidence, inc.profiles, inc.refs, inc.tags, inc.waiver_id, o.observed_at,
+         o.observed_at, o.scan_id, o.observed_at
+  FROM inc JOIN o ON o.service_id = inc.service_id
+  ORDER BY inc.service_id, inc.rule_id
+  ON CONFLICT (service_id, rule_id) DO UPDATE SET
+    asset_id = EXCLUDED.asset_id,
+    address = EXCLUDED.address,
+    severity = EXCLUDED.severity,
+    state = EXCLUDED.state,
+    title = EXCLUDED.title,
+    evidence = EXCLUDED.evidence,
+    profiles = EXCLUDED.profiles,
+    references_ = EXCLUDED.references_,
+    tags = EXCLUDED.tags,
+    waiver_id = EXCLUDED.waiver_id,
+    last_seen = GREATEST(findings.last_seen, EXCLUDED.last_seen),
+    -- A result that arrives late (an older scan) does not move "last" backwards.
+    last_scan_id = CASE WHEN EXCLUDED.last_seen >= findings.last_seen THEN EXCLUDED.last_scan_id
+                        ELSE findings.last_scan_id END,
+    state_changed = CASE WHEN findings.state <> EXCLUDED.state THEN EXCLUDED.state_changed
+                         ELSE findings.state_changed END
+  RETURNING id, service_id, rule_id
+), gone AS (
+  SELECT * FROM jsonb_to_recordset($3::jsonb)
+    AS r(id bigint, service_id bigint, rule_id text, severity smallint, title text,
+         from_state smallint)
+), res AS (
+  UPDATE findings f SET state = 2, state_changed = o.observed_at
+  FROM gone JOIN o ON o.service_id = gone.service_id
+  WHERE f.id = gone.id
+  RETURNING f.id
+), changes AS (
+  SELECT up.id AS finding_id, inc.service_id, inc.event, inc.from_state, inc.state AS to_state,
+         inc.rule_id, inc.severity, inc.title, inc.evidence
+  FROM up JOIN inc ON inc.service_id = up.service_id AND inc.rule_id = up.rule_id
+  WHERE inc.event <> ''
+  UNION ALL
+  SELECT gone.id, gone.service_id, 'resolved', gone.from_state, 2, gone.rule_id, gone.severity,
+         gone.title, ''
+  FROM gone
+), ev AS (
+  INSERT INTO finding_events (finding_id, scan_id, kind, from_state, to_state, at, evidence)
+  SELECT c.finding_id, o.scan_id, c.event, c.from_state, c.to_state, o.observed_at, c.evidence
+  FROM changes c JOIN o ON o.service_id = c.service_id
+  ORDER BY c.finding_id
+  RETURNING id, finding_id, kind
+), outbox AS (
+  INSERT INTO alert_outbox (event_id, kind, payload)
+  SELECT ev.id, 'finding.' || ev.kind,
+         jsonb_build_object('findingId', ev.finding_id::text, 'event', ev.kind,
+                            'ruleId', c.rule_id, 'severity', c.severity, 'title', c.title,
+                            'evidence', c.evidence, 'fromState', c.from_state,
+                            'toState', c.to_state, 'asset', o.address::text,
+                            'service', o.service, 'scanId', o.scan_id::text,
+                            'at', o.observed_at::text)
+  FROM ev JOIN changes c ON c.finding_id = ev.finding_id AND c.event = ev.kind
+  JOIN o ON o.service_id = c.service_id
+), member AS (
+  INSERT INTO scan_findings (scan_id, finding_id)
+  SELECT o.scan_id, up.id FROM up JOIN o ON o.service_id = up.service_id
+  ON CONFLICT DO NOTHING
+), latest AS (
+  UPDATE services s SET last_observation_id = o.observation_id, last_scan_id = o.scan_id
+  FROM o
+  WHERE s.id = o.service_id
+    AND NOT EXISTS (SELECT 1 FROM observations x
+                    WHERE x.id = s.last_observation_id AND x.observed_at > o.observed_at)
+)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
+
+// ---- planning a batch -----------------------------------------------------------------------
+
+// A host result as the batch writes it, with its services' identities computed once.
+struct PlannedHost {
+  size_t index = 0;  // in the batch
+  const v1::HostResult* host = nullptr;
+  std::string address;
+  google::protobuf::Timestamp observed;  // the asset's
+  std::vector<ServiceIdentity> services;
+  // The rows this result writes under: its asset's address and each service's key. A later
+  // result under one of them must be written after this one.
+  std::vector<std::string> keys;
+  // False when the result cannot go into a set-based chunk (invalid, or naming one service
+  // twice): it is written alone by ingest(), which also gives its exact error.
+  bool batchable = true;
+  v1::IngestOutcome outcome;
+};
+
+PlannedHost planHost(size_t index, const v1::HostResult& host) {
+  PlannedHost p;
+  p.index = index;
+  p.host = &host;
+  p.address = hostAddress(host);
+  p.observed = host.has_observed_at() ? host.observed_at() : nowTimestamp();
+  p.keys.push_back(absl::StrCat("asset ", p.address));
+  p.batchable = isDecimalId(host.scan_id()) && !p.address.empty();
+  std::set<std::string> service_keys;
+  for (const auto& service : host.services()) {
+    auto id = serviceIdentity(host, service, p.address);
+    if (!id.ok()) {
+      p.batchable = false;
+      continue;
+    }
+    std::string key = absl::StrCat("service ", id->ip, " ", id->port, " ", id->transport);
+    if (!service_keys.insert(key).second) p.batchable = false;
+    p.keys.push_back(std::move(key));
+    for (const auto& f : service.findings()) {
+      if (f.rule_id().empty()) p.batchable = false;
+    }
+    p.services.push_back(*std::move(id));
+  }
+  return p;
+}
+
+// One service of a chunk.
+struct ChunkService {
+  PlannedHost* host = nullptr;
+  const v1::ServiceResult* result = nullptr;
+  const ServiceIdentity* identity = nullptr;
+  int64_t service_id = 0;
+  int64_t asset_id = 0;
+  int64_t observation_id = 0;  // 0: this scan already stored this service (a replay)
+};
+
+void countEvent(const std::string& event, v1::IngestOutcome& o) {
+  if (event == "opened") o.set_findings_opened(o.findings_opened() + 1);
+  if (event == "reopened") o.set_findings_reopened(o.findings_reopened() + 1);
+  if (event == "waived") o.set_findings_waived(o.findings_waived() + 1);
+  if (event == "unwaived") o.set_findings_unwaived(o.findings_unwaived() + 1);
+}
+
+// Writes `hosts` (distinct assets and services, all batchable) in one transaction and fills
+// their outcomes; nothing is written when an error is returned.
+absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
+  auto tx = PgTransaction::begin(c);
+  if (!tx.ok()) return tx.status();
+  if (auto r = c.execPrepared("batch_lz4", kUseLz4); !r.ok()) return r.status();
+
+  // 1. Assets, services, observations.
+  JsonRows host_rows, service_rows;
+  std::string inventories = "[", reports = "[";
+  std::vector<ChunkService> services;
+  for (size_t h = 0; h < hosts.size(); ++h) {
+    const v1::HostResult& host = *hosts[h].host;
+    const v1::Asset& a = host.asset();
+    host_rows.row().num("host_no", h + 1).str("address", hosts[h].address);
+    host_rows.strs("addresses", a.addresses());
+    a.mac().empty() ? host_rows.null("mac") : host_rows.str("mac", a.mac());
+    host_rows.str("hostname", a.hostname()).str("vendor", a.vendor()).str("model", a.model());
+    host_rows.str("firmware", a.firmware()).str("serial", a.serial());
+    host_rows.num("device_class", a.device_class()).str("site", a.site());
+    host_rows.str("observed_at", pgTimestamp(hosts[h].observed));
+    absl::StrAppend(&inventories, h == 0 ? "" : ",", assetJson(a));
+    for (int s = 0; s < host.services_size(); ++s) {
+      const v1::ServiceResult& result = host.services(s);
+      const ServiceIdentity& id = hosts[h].services[s];
+      services.push_back({&hosts[h], &result, &id});
+      const v1::TlsReport& report = result.report();
+      service_rows.row().num("svc_no", services.size()).num("host_no", h + 1);
+      service_rows.str("scan_id", host.scan_id()).str("address", id.ip).num("port", id.port);
+      service_rows.str("transport", id.transport).str("protocol", result.service().protocol());
+      service_rows.str("starttls", report.target().starttls());
+      service_rows.str("product", result.service().product());
+      service_rows.str("observed_at", pgTimestamp(id.observed));
+      service_rows.flag("reachable", report.reachable()).flag("tls", report.tls());
+      service_rows.flag("complete", result.complete());
+      absl::StrAppend(&reports, services.size() == 1 ? "" : ",", reportJson(report));
+    }
+  }
+  inventories += "]";
+  reports += "]";
+  auto obs = c.execPrepared("batch_observations", kBatchObservations,
+                            {host_rows.finish(), inventories, service_rows.finish(), reports});
+  if (!obs.ok()) return obs.status();
+  if (obs->rows() != static_cast<int>(services.size())) {
+    return absl::InternalError("batch ingest: a service was not stored");
+  }
+  std::vector<ChunkService*> fresh;  // services whose observation is new, in batch order
+  for (int i = 0; i < obs->rows(); ++i) {
+    ChunkService& s = services[obs->int64(i, 0) - 1];
+    s.service_id = obs->int64(i, 1);
+    s.asset_id = obs->int64(i, 2);
+    s.observation_id = obs->int64(i, 3);
+    v1::IngestOutcome& o = s.host->outcome;
+    if (s.observation_id == 0) {
+      // This scan already stored this service: a replay, so nothing else may change.
+      o.set_services_replayed(o.services_replayed() + 1);
+    } else {
+      o.set_services_stored(o.services_stored() + 1);
+      fresh.push_back(&s);
+    }
+  }
+
+  // 2. Certificates (each once; a new one is counted for the first host that presents it),
+  // then the normalised rows by COPY, chain positions after the certificates they point at.
+  std::vector<ObservationRows> fresh_rows;
+  std::set<std::string> shas;
+  for (ChunkService* s : fresh) {
+    fresh_rows.push_back(observationRows(s->result->report()));
+    for (const auto& r : fresh_rows.back().certificates) shas.insert(r.sha256);
+  }
+  std::set<std::string> known;
+  if (!shas.empty()) {
+    auto r = c.execPrepared("batch_known_certificates", kKnownCertificates,
+                            {pgTextArray({shas.begin(), shas.end()})});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) known.insert(r->str(i, 0));
+  }
+  PgCopyRows versions, suites, client_auth, extensions, chains;
+  JsonRows certificates;
+  std::map<std::string, PlannedHost*> first_presenter;
+  for (size_t f = 0; f < fresh.size(); ++f) {
+    ChunkService* s = fresh[f];
+    const v1::TlsReport& report = s->result->report();
+    const ObservationRows& rows = fresh_rows[f];
+    int64_t id = s->observation_id;
+    for (const auto& v : rows.versions) {
+      versions.number(id).number(v.version).boolean(v.supported).number(v.cipher_order).endRow();
+    }
+    for (const auto& r : rows.suites) {
+      const v1::CipherSuite& cs = *r.suite;
+      suites.number(id).number(r.version).number(r.position).number(cs.code()).text(cs.name());
+      suites.text(cs.kx()).text(cs.auth()).text(cs.cipher()).text(cs.mac()).number(cs.bits());
+      suites.boolean(cs.forward_secret()).endRow();
+    }
+    for (const auto& r : rows.client_auth) {
+      client_auth.number(id).number(r.version);
+      client_auth.text(pgTextArray(
+          {r.auth->signature_algorithms().begin(), r.auth->signature_algorithms().end()}));
+      client_auth.text(pgTextArray({r.auth->ca_names().begin(), r.auth->ca_names().end()}));
+      client_auth.text(
+          pgTextArray({r.auth->certificate_types().begin(), r.auth->certificate_types().end()}));
+      client_auth.endRow();
+    }
+    const auto& e = report.extensions();
+    extensions.number(id).boolean(e.secure_renegotiation()).number(e.fallback_scsv());
+    extensions.boolean(e.compression()).boolean(e.ocsp_stapling()).boolean(e.heartbeat());
+    extensions.boolean(e.session_ticket()).boolean(e.extended_master_secret());
+    extensions.boolean(e.encrypt_then_mac());
+    extensions.text(pgTextArray({e.alpn().begin(), e.alpn().end()})).endRow();
+    for (const auto& r : rows.chain) {
+      chains.number(id).number(r.chain_index).number(r.position).text("\\x" + r.sha256);
+      chains.number(r.source).boolean(r.trusted).endRow();
+    }
+    for (const auto& r : rows.certificates) {
+      if (known.contains(r.sha256) || !first_presenter.emplace(r.sha256, s->host).second) {
+        continue;
+      }
+      const v1::Certificate& cert = *r.certificate;
+      certificates.row().str("sha256", r.sha256).str("sha1", r.sha1);
+      certificates.str("der", absl::Base64Escape(cert.der())).str("subject", cert.subject());
+      certificates.str("issuer", cert.issuer()).str("common_name", cert.common_name());
+      certificates.str("serial", cert.serial());
+      certificates.str("signature_algorithm", cert.signature_algorithm());
+      certificates.str("signature_hash", cert.signature_hash()).str("key_type", cert.key_type());
+      certificates.num("key_bits", cert.key_bits()).str("curve", cert.curve());
+      certificates.strs("subject_alt_names", cert.subject_alt_names());
+      certificates.flag("is_ca", cert.is_ca()).flag("self_signed", cert.self_signed());
+      certificates.num("x509_version", cert.version());
+      if (cert.has_not_before()) certificates.str("not_before", pgTimestamp(cert.not_before()));
+      if (cert.has_not_after()) certificates.str("not_after", pgTimestamp(cert.not_after()));
+    }
+  }
+  if (!certificates.empty()) {
+    auto inserted =
+        c.execPrepared("batch_certificates", kBatchCertificates, {certificates.finish()});
+    if (!inserted.ok()) return inserted.status();
+    for (int i = 0; i < inserted->rows(); ++i) {
+      auto presenter = first_presenter.find(inserted->str(i, 0));
+      if (presenter == first_presenter.end()) continue;
+      v1::IngestOutcome& o = presenter->second->outcome;
+      o.set_certificates_new(o.certificates_new() + 1);
+    }
+  }
+  for (auto [sql, rows] :
+       {std::pair{kCopyVersions, &versions}, std::pair{kCopySuites, &suites},
+        std::pair{kCopyClientAuth, &client_auth}, std::pair{kCopyExtensions, &extensions},
+        std::pair{kCopyChains, &chains}}) {
+    if (rows->empty()) continue;
+    if (auto n = c.copyIn(sql, rows->data()); !n.ok()) return n.status();
+  }
+
+  // 3. Findings: lock what is stored for the new observations' services (in one order), then
+  // reconcile each service as the one-host path does.
+  if (fresh.empty()) return (*tx)->commit();
+  std::vector<std::string> ids;
+  for (ChunkService* s : fresh) ids.push_back(std::to_string(s->service_id));
+  auto locked = c.execPrepared("batch_lock_findings", kBatchLockFindings, {pgTextArray(ids)});
+  if (!locked.ok()) return locked.status();
+  std::map<int64_t, std::vector<StoredFinding>> stored;
+  for (int i = 0; i < locked->rows(); ++i) {
+    stored[locked->int64(i, 0)].push_back(
+        {locked->int64(i, 1), locked->str(i, 2), static_cast<v1::FindingState>(locked->int64(i, 3)),
+         static_cast<v1::Severity>(locked->int64(i, 4)), locked->str(i, 5)});
+  }
+  JsonRows observed, incoming, gone;
+  for (ChunkService* s : fresh) {
+    const ServiceIdentity& id = *s->identity;
+    observed.row().num("service_id", s->service_id).num("asset_id", s->asset_id);
+    observed.str("address", s->host->address).str("service", serviceName(id.ip, id.port));
+    observed.str("scan_id", s->host->host->scan_id()).str("observed_at", pgTimestamp(id.observed));
+    observed.num("observation_id", s->observation_id);
+    Reconciliation rec =
+        reconcileFindings(stored[s->service_id], s->result->findings(), s->result->complete());
+    v1::IngestOutcome& o = s->host->outcome;
+    for (const auto& u : rec.upserts) {
+      const v1::Finding& f = *u.finding;
+      incoming.row().num("service_id", s->service_id).str("rule_id", f.rule_id());
+      incoming.num("severity", f.severity()).str("title", f.title());
+      incoming.str("evidence", f.evidence()).strs("profiles", f.profiles());
+      incoming.strs("refs", f.references()).strs("tags", f.tags()).num("state", u.to_state);
+      incoming.str("waiver_id", u.to_state == v1::WAIVED ? f.waiver_id() : "");
+      incoming.str("event", u.event).num("from_state", u.from_state);
+      countEvent(u.event, o);
+    }
+    for (const auto& r : rec.resolved) {
+      gone.row().num("id", r.stored->id).num("service_id", s->service_id);
+      gone.str("rule_id", r.stored->rule_id).num("severity", r.stored->severity);
+      gone.str("title", r.stored->title).num("from_state", r.stored->state);
+    }
+    o.set_findings_resolved(o.findings_resolved() + rec.resolved.size());
+  }
+  auto written = c.execPrepared("batch_findings", kBatchFindings,
+                                {observed.finish(), incoming.finish(), gone.finish()});
+  if (!written.ok()) return written.status();
+  return (*tx)->commit();
+}
+
+bool transientFailure(const absl::Status& s, const PgConnection& c) {
+  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kAborted ||
+         c.broken();
+}
+
+}  // namespace
+
+std::vector<absl::StatusOr<v1::IngestOutcome>> PgFindingStore::ingestBatch(
+    std::span<const v1::HostResult> results) {
+  std::vector<absl::StatusOr<v1::IngestOutcome>> out(results.size(),
+                                                     absl::UnknownError("not written"));
+  // Keys of results that failed: a later result under one of them is held back, so one asset's
+  // or service's results are never applied out of order.
+  std::set<std::string> failed_keys;
+  std::vector<PlannedHost> chunk;
+  std::set<std::string> chunk_keys;
+  auto settle = [&](const PlannedHost& p, absl::StatusOr<v1::IngestOutcome> outcome) {
+    if (!outcome.ok()) failed_keys.insert(p.keys.begin(), p.keys.end());
+    out[p.index] = std::move(outcome);
+  };
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    absl::Status s = writeChunk(c_, chunk);
+    if (s.ok()) {
+      for (const auto& p : chunk) settle(p, p.outcome);
+    } else if (transientFailure(s, c_)) {
+      for (const auto& p : chunk) settle(p, s);
+    } else {
+      // One of the results is refused (a value PostgreSQL rejects, a constraint): write each
+      // alone, so the others are stored and the culprit gets its own error.
+      for (const auto& p : chunk) settle(p, ingest(*p.host));
+    }
+    chunk.clear();
+    chunk_keys.clear();
+  };
+  for (size_t i = 0; i < results.size(); ++i) {
+    PlannedHost p = planHost(i, results[i]);
+    if (std::any_of(p.keys.begin(), p.keys.end(),
+                    [&](const std::string& k) { return failed_keys.contains(k); })) {
+      settle(p, absl::AbortedError(
+                    "not written: an earlier result for the same asset or service in this batch "
+                    "failed"));
+      continue;
+    }
+    if (!p.batchable) {
+      flush();
+      settle(p, ingest(results[i]));
+      continue;
+    }
+    // Set-based statements cannot touch one row twice, and a second result of a service must
+    // be reconciled after the first: a repeated key starts the next transaction.
+    if (std::any_of(p.keys.begin(), p.keys.end(),
+                    [&](const std::string& k) { return chunk_keys.contains(k); })) {
+      flush();
+    }
+    chunk_keys.insert(p.keys.begin(), p.keys.end());
+    chunk.push_back(std::move(p));
+  }
+  flush();
+  return out;
+}
+
+}  // namespace tlsaudit::storage
