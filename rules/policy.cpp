@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <sstream>
 
@@ -113,13 +114,17 @@ struct Instance {
   std::vector<std::string> profiles;  // every profile in the library that selects the rule
 };
 
-// Compiles one rule with `params`; errors name file:line:column of the text at fault.
-absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& params) {
+// Compiles one rule with `params`; errors name file:line:column of the text at fault. With a
+// layout, the rule's lists and field reads are registered there, shared with the other rules of
+// the policy.
+absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& params,
+                                         InputLayout* layout = nullptr) {
   Instance inst;
   inst.rule = &r;
   CompileScope scope;
   scope.root = v1::RuleInput::descriptor();
   scope.params = &params;
+  scope.layout = layout;
   auto at = [&](const YAML::Node& node, const ExpressionError& e, std::string_view what) {
     SourceLocation loc = r.doc ? r.doc->at(node, e.offset) : r.where;
     return absl::InvalidArgumentError(loc.text() + ": rule '" + r.id + "' " + std::string(what) +
@@ -140,6 +145,7 @@ absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& 
       return at(r.each_nodes[i], err, "each");
     }
     scope.bound.emplace_back(var, mp->elementType());
+    scope.bound_sets.push_back(mp->set());
     inst.each.push_back(*std::move(mp));
   }
   ExpressionError err;
@@ -435,11 +441,17 @@ absl::Status PolicyLibrary::checkAll() const {
 }
 
 struct CompiledPolicy::Impl {
+  // What the instances iterate and read, shared across them (expression.h, InputLayout).
+  std::unique_ptr<InputLayout> layout = std::make_unique<InputLayout>();
+  // Tells Scratches apart from those prepared for another policy (their caches follow another
+  // layout).
+  uint64_t serial = 0;
   std::vector<Instance> instances;
   struct View {
     std::string id;
     std::vector<EffectiveRule> rules;
-    std::vector<size_t> instance;  // per rule
+    std::vector<size_t> instance;         // per rule
+    std::vector<v1::Finding> prototypes;  // per rule (see Merged::prototype)
   };
   std::vector<View> views;
   std::vector<std::string> ids;
@@ -448,16 +460,42 @@ struct CompiledPolicy::Impl {
   struct Merged {
     v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
     std::vector<std::string> references;
+    // What every finding of the instance says whatever the input (rule id, severity, title,
+    // state, profiles, references, tags): copied in one generated MergeFrom per finding, which
+    // is cheaper than setting the strings one accessor call at a time.
+    v1::Finding prototype;
   };
   std::vector<Merged> merged;
 };
 
+namespace {
+
+// The distinct evidence texts of one rule instance for the current input, back to back in one
+// buffer so that rendering them allocates nothing once the buffers have grown.
+struct EvidenceItems {
+  std::string text;
+  std::vector<uint32_t> ends;  // where each item ends in `text`
+
+  size_t size() const { return ends.size(); }
+  std::string_view item(size_t i) const {
+    size_t begin = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(text).substr(begin, ends[i] - begin);
+  }
+  void clear() {
+    text.clear();
+    ends.clear();
+  }
+};
+
+}  // namespace
+
 struct CompiledPolicy::Scratch::Impl {
   std::optional<Evaluation> ev;
+  uint64_t policy_serial = 0;  // the policy `ev` was made for
   // Per instance, for the current input: computed?, witnesses, evidence items.
   std::vector<uint8_t> done;
   std::vector<uint32_t> hits;
-  std::vector<std::vector<std::string>> evidence;
+  std::vector<EvidenceItems> evidence;
 };
 
 CompiledPolicy::Scratch::Scratch() : impl(std::make_unique<Impl>()) {}
@@ -468,10 +506,29 @@ CompiledPolicy::CompiledPolicy(CompiledPolicy&&) noexcept = default;
 CompiledPolicy& CompiledPolicy::operator=(CompiledPolicy&&) noexcept = default;
 CompiledPolicy::~CompiledPolicy() = default;
 
+namespace {
+
+v1::Finding findingPrototype(const Instance& inst, v1::Severity severity,
+                             const std::vector<std::string>& references) {
+  v1::Finding f;
+  f.set_rule_id(inst.rule->id);
+  f.set_severity(severity);
+  f.set_title(inst.rule->title);
+  f.set_state(v1::OPEN);
+  for (const auto& p : inst.profiles) f.add_profiles(p);
+  for (const auto& r : references) f.add_references(r);
+  for (const auto& t : inst.rule->tags) f.add_tags(t);
+  return f;
+}
+
+}  // namespace
+
 absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     const std::vector<std::string>& profile_ids) const {
   CompiledPolicy out;
   auto& impl = *out.impl_;
+  static std::atomic<uint64_t> serials{0};
+  impl.serial = ++serials;
   std::map<std::string, size_t> by_key;
   std::map<std::string, std::vector<std::string>> selecting;
   for (const auto& pid : profile_ids) {
@@ -480,7 +537,7 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     CompiledPolicy::Impl::View view;
     view.id = pid;
     for (const auto& e : *rs) {
-      auto inst = compileInstance(*e.rule, e.params);
+      auto inst = compileInstance(*e.rule, e.params, impl.layout.get());
       if (!inst.ok()) {
         return absl::InvalidArgumentError(std::string(inst.status().message()) +
                                           " (with the parameters of profile '" + pid + "')");
@@ -498,12 +555,19 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     impl.ids.push_back(pid);
   }
   impl.merged.resize(impl.instances.size());
-  for (const auto& view : impl.views) {
+  for (auto& view : impl.views) {
     for (size_t i = 0; i < view.rules.size(); ++i) {
+      const Instance& inst = impl.instances[view.instance[i]];
       auto& m = impl.merged[view.instance[i]];
       m.severity = std::max(m.severity, view.rules[i].severity);
       appendUnique(m.references, view.rules[i].references);
+      view.prototypes.push_back(
+          findingPrototype(inst, view.rules[i].severity, view.rules[i].references));
     }
+  }
+  for (size_t k = 0; k < impl.instances.size(); ++k) {
+    auto& m = impl.merged[k];
+    m.prototype = findingPrototype(impl.instances[k], m.severity, m.references);
   }
   return out;
 }
@@ -516,30 +580,34 @@ const std::vector<EffectiveRule>& CompiledPolicy::rules(size_t i) const {
 
 namespace {
 
-void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits,
-                 std::vector<std::string>& evidence) {
+void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits, EvidenceItems& evidence) {
   hits = 0;
   evidence.clear();
   auto witness = [&] {
     if (!inst.condition->test(ev)) return;
     ++hits;
     if (evidence.size() < kMaxEvidenceItems) {
-      std::string text = inst.evidence ? inst.evidence->render(ev) : std::string();
-      if (std::find(evidence.begin(), evidence.end(), text) == evidence.end()) {
-        evidence.push_back(std::move(text));
-      } else {
-        --hits;  // the same evidence twice (e.g. one chain presented twice) is one witness
+      size_t begin = evidence.text.size();
+      if (inst.evidence) inst.evidence->renderTo(ev, evidence.text);
+      std::string_view text = std::string_view(evidence.text).substr(begin);
+      for (size_t i = 0; i < evidence.size(); ++i) {
+        if (evidence.item(i) == text) {
+          evidence.text.resize(begin);
+          --hits;  // the same evidence twice (e.g. one chain presented twice) is one witness
+          return;
+        }
       }
+      evidence.ends.push_back(static_cast<uint32_t>(evidence.text.size()));
     }
   };
   if (inst.each.empty()) {
     witness();
     return;
   }
-  // Nested iteration over the bindings (at most 4, checked by the schema).
+  // Nested iteration over the bindings (at most 4, checked by the schema), from the lists the
+  // evaluation caches for this input.
   auto level = [&](auto& self, size_t k) -> void {
-    inst.each[k].forEach(ev, [&](const google::protobuf::Message* m, int64_t index) {
-      ev.bind(k, m, index);
+    inst.each[k].bindEach(ev, k, [&] {
       if (k + 1 < inst.each.size()) {
         self(self, k + 1);
       } else {
@@ -556,8 +624,9 @@ void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits,
 void CompiledPolicy::prepare(const v1::RuleInput& input, int64_t now, Scratch& scratch) const {
   auto& s = *scratch.impl;
   size_t n = impl_->instances.size();
-  if (!s.ev) {
-    s.ev.emplace(input, now);
+  if (!s.ev || s.policy_serial != impl_->serial) {
+    s.ev.emplace(input, now, impl_->layout.get());
+    s.policy_serial = impl_->serial;
   } else {
     s.ev->reset(input, now);
   }
@@ -568,40 +637,31 @@ void CompiledPolicy::prepare(const v1::RuleInput& input, int64_t now, Scratch& s
 
 namespace {
 
-void fillFinding(v1::Finding& f, const Instance& inst, v1::Severity severity,
-                 const std::vector<std::string>& references, uint32_t hits,
-                 const std::vector<std::string>& items, const FindingContext& ctx,
+// Fills `f` (empty) from the instance's prototype and what this input gave.
+void fillFinding(v1::Finding& f, const v1::Finding& prototype, const Instance& inst, uint32_t hits,
+                 const EvidenceItems& items, const FindingContext& ctx,
                  const google::protobuf::Timestamp& seen) {
-  f.set_rule_id(inst.rule->id);
-  f.set_severity(severity);
-  f.set_title(inst.rule->title);
-  std::string evidence;
-  for (const auto& item : items) {
+  f.MergeFrom(prototype);
+  // Written in place, so a reused finding keeps its string's memory.
+  std::string& evidence = *f.mutable_evidence();
+  evidence.clear();
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string_view item = items.item(i);
     if (item.empty()) continue;
-    evidence += (evidence.empty() ? "" : "; ") + item;
+    if (!evidence.empty()) evidence += "; ";
+    evidence += item;
   }
   if (hits > items.size()) {
-    evidence += " (and " + std::to_string(hits - items.size()) + " more)";
+    evidence += " (and ";
+    evidence += std::to_string(hits - items.size());
+    evidence += " more)";
   }
-  f.set_evidence(evidence.empty() ? inst.rule->title : evidence);
+  if (evidence.empty()) evidence = inst.rule->title;
   f.set_asset(ctx.asset);
   f.set_service(ctx.service);
   f.set_host(ctx.host);
-  f.set_state(v1::OPEN);
   *f.mutable_first_seen() = seen;
   *f.mutable_last_seen() = seen;
-  for (const auto& p : inst.profiles) f.add_profiles(p);
-  for (const auto& r : references) f.add_references(r);
-  for (const auto& t : inst.rule->tags) f.add_tags(t);
-}
-
-v1::Finding makeFinding(const Instance& inst, v1::Severity severity,
-                        const std::vector<std::string>& references, uint32_t hits,
-                        const std::vector<std::string>& items, const FindingContext& ctx,
-                        const google::protobuf::Timestamp& seen) {
-  v1::Finding f;
-  fillFinding(f, inst, severity, references, hits, items, ctx, seen);
-  return f;
 }
 
 google::protobuf::Timestamp seenAt(const v1::RuleInput& input, int64_t now) {
@@ -630,8 +690,7 @@ void CompiledPolicy::emit(const v1::RuleInput& input, int64_t now, Scratch& scra
       ctx = findingContext(input);
       have_ctx = true;
     }
-    const EffectiveRule& e = view.rules[i];
-    out.push_back(makeFinding(inst, e.severity, e.references, s.hits[k], s.evidence[k], ctx, seen));
+    fillFinding(out.emplace_back(), view.prototypes[i], inst, s.hits[k], s.evidence[k], ctx, seen);
   }
 }
 
@@ -657,15 +716,18 @@ void CompiledPolicy::evaluateAllInto(const v1::RuleInput& input, int64_t now, Sc
       ctx = findingContext(input);
       have_ctx = true;
     }
-    const auto& merged = impl_->merged[k];
-    fillFinding(sink(), inst, merged.severity, merged.references, s.hits[k], s.evidence[k], ctx,
-                seen);
+    fillFinding(sink(), impl_->merged[k].prototype, inst, s.hits[k], s.evidence[k], ctx, seen);
   }
 }
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                                  std::vector<v1::Finding>& out) const {
   evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& { return out.emplace_back(); });
+}
+
+void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                                 google::protobuf::RepeatedPtrField<v1::Finding>* out) const {
+  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& { return *out->Add(); });
 }
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,

@@ -157,9 +157,14 @@ class CompiledPolicy {
   // names every profile of the library that selects the rule.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    std::vector<v1::Finding>& out) const;
-  // The same, creating the findings on `arena` (for bulk evaluation: no allocation per string).
+  // The same, creating the findings on `arena`.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    google::protobuf::Arena* arena, std::vector<v1::Finding*>& out) const;
+  // The same, appending with out->Add(). Findings left by out->Clear() are reused with the memory
+  // of their strings, so bulk evaluation that clears one field after handing each input's
+  // findings on (to output or storage) allocates almost nothing per finding.
+  void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                   google::protobuf::RepeatedPtrField<v1::Finding>* out) const;
 
   // The SARIF/explain view of the rules of the primary profile.
   const std::vector<EffectiveRule>& rules(size_t profile_index = 0) const;
