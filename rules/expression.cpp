@@ -4,14 +4,15 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <optional>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 
 namespace tlsaudit::rules {
@@ -838,6 +839,9 @@ struct InputLayout::Impl {
     int set = -1;
     std::vector<const FieldDescriptor*> steps;
     std::vector<const Reflection*> refls;
+    // Of the last step, looked up once instead of per read.
+    FieldDescriptor::CppType cpp_type = FieldDescriptor::CPPTYPE_INT32;
+    const FieldDescriptor* seconds = nullptr;  // Timestamp and Duration: their seconds field
   };
   std::vector<List> lists;
   std::vector<Column> columns;
@@ -855,7 +859,14 @@ struct InputLayout::Impl {
     for (size_t i = 0; i < columns.size(); ++i) {
       if (columns[i].set == set && columns[i].steps == steps) return static_cast<int>(i);
     }
-    columns.push_back(Column{set, std::move(steps), std::move(refls)});
+    Column c{set, std::move(steps), std::move(refls)};
+    const FieldDescriptor* last = c.steps.back();
+    c.cpp_type = last->cpp_type();
+    if (c.cpp_type == FieldDescriptor::CPPTYPE_MESSAGE &&
+        (isTimestamp(last->message_type()) || isDuration(last->message_type()))) {
+      c.seconds = last->message_type()->field(0);
+    }
+    columns.push_back(std::move(c));
     return static_cast<int>(columns.size() - 1);
   }
   // The lists a path of message fields from list `start` (-1: the root) goes through, cut after
@@ -905,6 +916,8 @@ struct Evaluation::Cache {
   // for generated messages' plain string fields): the column's view must outlive the read.
   std::vector<std::unique_ptr<std::string>> owned;
   size_t owned_used = 0;
+  std::string scratch;                              // what reflection may copy a string into
+  std::vector<const Message*> messages_, holders_;  // fillColumn's buffers
 
   // The layout may have grown since the last input (more expressions compiled into it): done
   // when an input starts, and before filling.
@@ -930,13 +943,19 @@ struct Evaluation::Cache {
     const Reflection* r = def.refls[step] != nullptr ? def.refls[step] : m.GetReflection();
     bool last = step + 1 == def.steps.size();
     if (f->is_repeated()) {
-      int n = r->FieldSize(m, f);
-      for (int k = 0; k < n; ++k) {
-        const Message& sub = r->GetRepeatedMessage(m, f, k);
+      // One reflection call for the whole field instead of one per element (GetRepeatedMessage)
+      // costs a third as much here. Upstream deprecates it for GetRepeatedFieldRef(), which
+      // costs a default-instance lookup per field and a virtual call per element; protobuf 3.21
+      // keeps it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      const auto& items = r->GetRepeatedPtrField<Message>(m, f);
+#pragma GCC diagnostic pop
+      for (int k = 0; k < items.size(); ++k) {
         if (last) {
-          out.push_back(Element{&sub, k});
+          out.push_back(Element{&items.Get(k), k});
         } else {
-          walk(sub, def, step + 1, out);
+          walk(items.Get(k), def, step + 1, out);
         }
       }
       return;
@@ -976,16 +995,80 @@ struct Evaluation::Cache {
     return l;
   }
 
-  Value read(const Message& start, const InputLayout::Impl::Column& def) {
-    const Message* m = &start;
+  // Reads column `def` of the messages `from` into `out` (as readField, with the field's type
+  // known in advance, one type dispatch for the whole column).
+  void read(const InputLayout::Impl::Column& def, const std::vector<const Message*>& from,
+            Value* out) {
+    const std::vector<const Message*>* holders = &from;
     size_t last = def.steps.size() - 1;
-    for (size_t i = 0; i < last; ++i) {
-      const Reflection* r = def.refls[i] != nullptr ? def.refls[i] : m->GetReflection();
-      m = &r->GetMessage(*m, def.steps[i]);
+    if (last > 0) {
+      holders_.assign(from.begin(), from.end());
+      for (size_t step = 0; step < last; ++step) {
+        for (const Message*& m : holders_) {
+          const Reflection* r = def.refls[step] != nullptr ? def.refls[step] : m->GetReflection();
+          m = &r->GetMessage(*m, def.steps[step]);
+        }
+      }
+      holders = &holders_;
     }
-    const Reflection* r = def.refls[last] != nullptr ? def.refls[last] : m->GetReflection();
-    return readFieldWith([&]() -> std::string& { return ownedString(); }, *m, r, def.steps[last],
-                         -1);
+    const FieldDescriptor* f = def.steps[last];
+    const Reflection* known = def.refls[last];
+    size_t n = holders->size();
+    for (size_t i = 0; i < n; ++i) out[i] = Value{};
+    auto each = [&](auto&& read_one) {
+      for (size_t i = 0; i < n; ++i) {
+        const Message& m = *(*holders)[i];
+        read_one(m, known != nullptr ? known : m.GetReflection(), out[i]);
+      }
+    };
+    switch (def.cpp_type) {
+      case FieldDescriptor::CPPTYPE_BOOL:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.b = r->GetBool(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetInt32(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetInt64(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetUInt32(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          uint64_t u = r->GetUInt64(m, f);
+          v.i = u > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(u);
+        });
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.d = r->GetDouble(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.d = r->GetFloat(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetEnumValue(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          const std::string& text = r->GetStringReference(m, f, &scratch);
+          if (&text == &scratch) {
+            std::string& kept = ownedString();
+            kept.swap(scratch);
+            v.s = kept;
+          } else {
+            v.s = text;
+          }
+        });
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          const Message& sub = r->GetMessage(m, f);
+          v.m = &sub;
+          if (def.seconds != nullptr) v.i = sub.GetReflection()->GetInt64(sub, def.seconds);
+        });
+        break;
+    }
   }
 
   // The value of column `column` for element `element` of its list; null if there is no such
@@ -1004,14 +1087,14 @@ struct Evaluation::Cache {
     sync();
     Column& c = columns[column];
     const auto& def = layout.columns[column];
-    c.values.clear();
+    messages_.clear();
     if (def.set < 0) {
-      c.values.push_back(read(root, def));
+      messages_.push_back(&root);
     } else {
-      const List& l = list(def.set, root);
-      c.values.reserve(l.elements.size());
-      for (const auto& e : l.elements) c.values.push_back(read(*e.message, def));
+      for (const auto& e : list(def.set, root).elements) messages_.push_back(e.message);
     }
+    c.values.resize(messages_.size());
+    read(def, messages_, c.values.data());
     c.generation = generation;
     return element < c.values.size() ? &c.values[element] : nullptr;
   }
@@ -1111,6 +1194,7 @@ class Operand {
   }
   // As NodeBase::test.
   bool test(Evaluation& ev) const {
+    if (constant_ != nullptr) return !constant_->null && constant_->b;
     if (field_ != nullptr) {
       if (const Value* v = field_->cached(ev)) return !v->null && v->b;
     }
@@ -1342,6 +1426,71 @@ class CompareNode : public BoolNode {
   }
 };
 
+// A constant set of strings (`s.name in params.allowed`). Conditions look values up in it for
+// every element, so a lookup costs a cheap hash of the length and three 8-byte windows (cipher
+// suite names share prefixes and suffixes, not all three) and one comparison; a short list is
+// compared in turn.
+class StringSet {
+ public:
+  void build(const std::vector<std::string_view>& items) {
+    items_ = items;  // a duplicate is harmless: lookups stop at the first
+    slots_.clear();
+    if (items_.size() <= kLinear) return;
+    size_t size = 16;
+    while (size < 2 * items_.size()) size *= 2;
+    slots_.assign(size, kEmpty);
+    mask_ = size - 1;
+    for (uint32_t i = 0; i < items_.size(); ++i) {
+      size_t at = hash(items_[i]) & mask_;
+      while (slots_[at] != kEmpty) at = (at + 1) & mask_;
+      slots_[at] = i;
+    }
+  }
+  bool contains(std::string_view x) const {
+    if (slots_.empty()) return containsLinear(x);
+    for (size_t at = hash(x) & mask_;; at = (at + 1) & mask_) {
+      uint32_t i = slots_[at];
+      if (i == kEmpty) return false;
+      if (items_[i] == x) return true;
+    }
+  }
+
+ private:
+  static constexpr size_t kLinear = 8;
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  bool containsLinear(std::string_view x) const {
+    for (std::string_view s : items_) {
+      if (s == x) return true;
+    }
+    return false;
+  }
+  static uint64_t window(const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);  // a fixed size: a load, not a call
+    return w;
+  }
+  static uint64_t hash(std::string_view s) {
+    uint64_t h = s.size() * 0x9E3779B97F4A7C15ull;
+    if (s.size() >= 8) {
+      const char* p = s.data();
+      size_t last = s.size() - 8;
+      h ^= window(p) ^ std::rotl(window(p + last / 2), 21) ^ std::rotl(window(p + last), 42);
+    } else {
+      uint64_t w = 0;
+      std::memcpy(&w, s.data(), s.size());
+      h ^= w;
+    }
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+  }
+
+  std::vector<std::string_view> items_;
+  std::vector<uint32_t> slots_;  // open addressing over items_
+  size_t mask_ = 0;
+};
+
 // `x in LIST` / `x not in LIST` / `LIST contains x`: membership of a single value in a list
 // literal or a many-valued path.
 class InNode : public BoolNode {
@@ -1351,9 +1500,9 @@ class InNode : public BoolNode {
   bool negate = false;
   NodePtr needle, hay;
   Operand needle_op;
-  // A constant list, indexed once: strings by hash, numbers (also enums) sorted.
+  // A constant list, indexed once: strings in a StringSet, numbers (also enums) sorted.
   bool constant = false;
-  absl::flat_hash_set<std::string_view> strings;
+  StringSet strings;
   std::vector<int64_t> ints;
 
   void index() {
@@ -1363,15 +1512,17 @@ class InNode : public BoolNode {
     for (const auto& item : list->items) {
       if (dynamic_cast<Literal*>(item.get()) == nullptr) return;
     }
+    std::vector<std::string_view> texts;
     for (const auto& item : list->items) {
       // Literals own their text, so the views stay valid as long as the list does.
       const Value& v = static_cast<const Literal*>(item.get())->value();
       if (mode == CmpMode::kString) {
-        strings.insert(v.s);
+        texts.push_back(v.s);
       } else {
         ints.push_back(v.i);
       }
     }
+    strings.build(texts);
     std::sort(ints.begin(), ints.end());
     constant = true;
   }
@@ -1464,6 +1615,7 @@ class QuantifierNode : public NodeBase {
   bool scalar = false;
   NodePtr source;                           // many-valued
   NodePtr pred;                             // null for count(path)
+  Operand pred_op;                          // pred
   const PathNode* cached_source = nullptr;  // `source`, when it is a path of cached messages
   Value eval(Evaluation& ev) const override {
     Value out;
@@ -1471,18 +1623,10 @@ class QuantifierNode : public NodeBase {
     int64_t index = 0;
     bool result = kind == Kind::kAll;
     auto& s = ev.slot(slot);
-    auto visit = [&](const Value& v) {
-      s.message = v.m;
+    // Called with the variable bound; false stops the iteration.
+    auto visit = [&]() {
       s.index = index++;
-      s.scalar_i = v.i;
-      s.scalar_d = v.d;
-      s.scalar_b = v.b;
-      s.scalar_s = v.s;
-      bool hit = true;
-      if (pred) {
-        Value p = pred->eval(ev);
-        hit = !p.null && p.b;
-      }
+      bool hit = pred == nullptr || pred_op.test(ev);
       switch (kind) {
         case Kind::kAny:
           if (hit) {
@@ -1510,16 +1654,21 @@ class QuantifierNode : public NodeBase {
         (elements = cached_source->cached(ev, &begin, &end)) != nullptr) {
       int set = cached_source->chain.back();
       for (uint32_t i = begin; i < end; ++i) {
-        Value v;
-        v.m = elements[i].message;
+        // A message variable: its scalar_* are never read.
+        s.message = elements[i].message;
         s.set = set;
         s.element = i;
-        if (!visit(v)) break;
+        if (!visit()) break;
       }
     } else {
       source->each(ev, [&](const Value& v) {
+        s.message = v.m;
+        s.scalar_i = v.i;
+        s.scalar_d = v.d;
+        s.scalar_b = v.b;
+        s.scalar_s = v.s;
         s.set = -1;
-        return visit(v);
+        return visit();
       });
     }
     if (kind == Kind::kCount) {
@@ -1667,6 +1816,7 @@ class Compiler {
     slots_ = scope.bound.size();
   }
   size_t slots() const { return slots_; }
+  bool usesParams() const { return uses_params_; }
 
   NodePtr compile(const Ast& a) {
     switch (a.kind) {
@@ -1897,6 +2047,7 @@ class Compiler {
     const Descriptor* cur = scope_.root;
     Type cur_type;
     if (head == "params") {
+      uses_params_ = true;
       if (raw.size() != 2 || raw[0].index || raw[1].index) {
         fail(raw[0].offset, "parameters are used as params.NAME");
       }
@@ -2408,6 +2559,7 @@ class Compiler {
     }
     vars_.push_back(Variable{var.text, n->slot, element, set});
     n->pred = requireBool(compile(*a.kids[2]), "the condition of " + a.text + "()");
+    n->pred_op.set(n->pred.get());
     vars_.pop_back();
     n->source = std::move(source);
     n->type = Type{n->kind == QuantifierNode::Kind::kCount ? Base::kInt : Base::kBool};
@@ -2417,6 +2569,7 @@ class Compiler {
   const CompileScope& scope_;
   std::vector<Variable> vars_;
   size_t slots_ = 0;
+  bool uses_params_ = false;
 };
 
 void setError(ExpressionError* error, const CompileError& e) {
@@ -2554,6 +2707,7 @@ struct Expression::Impl {
   std::vector<std::pair<std::string, NodePtr>> segments;
   bool is_template = false;
   size_t slots = 0;
+  bool uses_params = false;
 };
 
 Expression::Expression() : impl_(std::make_unique<Impl>()) {}
@@ -2571,6 +2725,7 @@ absl::StatusOr<Expression> Expression::compile(std::string_view text, const Comp
     Expression e;
     e.impl_->root = compiler.compile(*ast);
     e.impl_->slots = compiler.slots();
+    e.impl_->uses_params = compiler.usesParams();
     return e;
   } catch (const CompileError& err) {
     setError(error, err);
@@ -2641,6 +2796,7 @@ absl::StatusOr<Expression> Expression::compileTemplate(std::string_view text,
     }
     if (!literal.empty()) e.impl_->segments.emplace_back(std::move(literal), nullptr);
     e.impl_->slots = compiler.slots();
+    e.impl_->uses_params = compiler.usesParams();
     return e;
   } catch (const CompileError& err) {
     setError(error, err);
@@ -2689,6 +2845,7 @@ void Expression::renderTo(Evaluation& ev, std::string& out) const {
 }
 
 size_t Expression::slots() const { return impl_->slots; }
+bool Expression::usesParams() const { return impl_->uses_params; }
 
 // ---- MessagePath -----------------------------------------------------------------------------
 

@@ -124,6 +124,8 @@ class Expression {
   void renderTo(Evaluation& ev, std::string& out) const;
   // How many variable slots evaluation needs (bound ones plus the quantifiers' own).
   size_t slots() const;
+  // Whether the value depends on `params.NAME` (else only on the text and what is evaluated).
+  bool usesParams() const;
 
  private:
   Expression();
@@ -213,6 +215,10 @@ class MessagePath {
   // With a layout in the scope: the cached list this path iterates (for CompileScope::bound_sets
   // of the variables bound to it); else -1.
   int set() const { return chain_.empty() ? -1 : chain_.back(); }
+  // Whether `other` reaches the same messages the same way (same start, same fields).
+  bool sameWalk(const MessagePath& other) const {
+    return start_slot_ == other.start_slot_ && steps_ == other.steps_ && chain_ == other.chain_;
+  }
   // Calls fn(message, index) for each message reached; stops when fn returns false.
   template <typename Fn>
   void forEach(Evaluation& ev, Fn&& fn) const;

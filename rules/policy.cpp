@@ -112,6 +112,9 @@ struct Instance {
   std::optional<Expression> condition;
   std::optional<Expression> evidence;
   std::vector<std::string> profiles;  // every profile in the library that selects the rule
+  // The evidence template's slot in Scratch's per-combination memo when another instance of the
+  // same group renders the same text from the same bindings; -1: rendered directly.
+  int shared_evidence = -1;
 };
 
 // Compiles one rule with `params`; errors name file:line:column of the text at fault. With a
@@ -466,6 +469,12 @@ struct CompiledPolicy::Impl {
     v1::Finding prototype;
   };
   std::vector<Merged> merged;
+  // Instances that iterate the same `each:` bindings, which one walk over the elements serves:
+  // each combination is bound once and every member's condition is tested on it. Members are in
+  // instance order; an instance without `each:` (or whose lists are not cached) is alone.
+  std::vector<std::vector<size_t>> groups;
+  std::vector<size_t> group_of;  // per instance
+  size_t memo_slots = 0;         // Instance::shared_evidence values in use
 };
 
 namespace {
@@ -489,6 +498,14 @@ struct EvidenceItems {
 
 }  // namespace
 
+// Shared evidence renderings (Instance::shared_evidence) of the current combination of bound
+// elements: several rules firing on one cipher suite print the same "{v.version} {s.name}".
+struct EvidenceMemo {
+  uint64_t combination = 0;  // counts the combinations the groups visit
+  std::vector<std::string> text;
+  std::vector<uint64_t> rendered_for;  // the combination text[i] was rendered for
+};
+
 struct CompiledPolicy::Scratch::Impl {
   std::optional<Evaluation> ev;
   uint64_t policy_serial = 0;  // the policy `ev` was made for
@@ -496,6 +513,7 @@ struct CompiledPolicy::Scratch::Impl {
   std::vector<uint8_t> done;
   std::vector<uint32_t> hits;
   std::vector<EvidenceItems> evidence;
+  EvidenceMemo memo;
 };
 
 CompiledPolicy::Scratch::Scratch() : impl(std::make_unique<Impl>()) {}
@@ -569,6 +587,48 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     auto& m = impl.merged[k];
     m.prototype = findingPrototype(impl.instances[k], m.severity, m.references);
   }
+  impl.group_of.resize(impl.instances.size());
+  for (size_t k = 0; k < impl.instances.size(); ++k) {
+    const auto& each = impl.instances[k].each;
+    bool cached = !each.empty() && std::all_of(each.begin(), each.end(),
+                                               [](const MessagePath& p) { return p.set() >= 0; });
+    size_t g = impl.groups.size();
+    if (cached) {
+      for (size_t i = 0; i < impl.groups.size(); ++i) {
+        const auto& other = impl.instances[impl.groups[i][0]].each;
+        bool same = other.size() == each.size();
+        for (size_t level = 0; same && level < each.size(); ++level) {
+          same = each[level].set() >= 0 && each[level].sameWalk(other[level]);
+        }
+        if (same) {
+          g = i;
+          break;
+        }
+      }
+    }
+    if (g == impl.groups.size()) impl.groups.emplace_back();
+    impl.groups[g].push_back(k);
+    impl.group_of[k] = g;
+  }
+  // Within a group, instances whose templates have the same text, with the same names for the
+  // same bindings (and the same parameters, if the text uses them), render the same evidence for
+  // one combination: render it once.
+  for (const auto& members : impl.groups) {
+    std::map<std::string, std::vector<size_t>> by_text;
+    for (size_t k : members) {
+      const Instance& inst = impl.instances[k];
+      if (!inst.evidence) continue;
+      std::string key = inst.rule->evidence;
+      for (const auto& [var, path] : inst.rule->each) key += '\0' + var;
+      if (inst.evidence->usesParams()) key += '\0' + inst.key;
+      by_text[key].push_back(k);
+    }
+    for (const auto& [key, same] : by_text) {
+      if (same.size() < 2) continue;
+      for (size_t k : same) impl.instances[k].shared_evidence = static_cast<int>(impl.memo_slots);
+      ++impl.memo_slots;
+    }
+  }
   return out;
 }
 
@@ -580,38 +640,62 @@ const std::vector<EffectiveRule>& CompiledPolicy::rules(size_t i) const {
 
 namespace {
 
-void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits, EvidenceItems& evidence) {
-  hits = 0;
-  evidence.clear();
-  auto witness = [&] {
-    if (!inst.condition->test(ev)) return;
-    ++hits;
-    if (evidence.size() < kMaxEvidenceItems) {
-      size_t begin = evidence.text.size();
-      if (inst.evidence) inst.evidence->renderTo(ev, evidence.text);
-      std::string_view text = std::string_view(evidence.text).substr(begin);
-      for (size_t i = 0; i < evidence.size(); ++i) {
-        if (evidence.item(i) == text) {
-          evidence.text.resize(begin);
-          --hits;  // the same evidence twice (e.g. one chain presented twice) is one witness
-          return;
-        }
+// Tests `inst` on the elements bound now; a match is a witness with its evidence.
+void witness(const Instance& inst, Evaluation& ev, uint32_t& hits, EvidenceItems& evidence,
+             EvidenceMemo& memo) {
+  if (!inst.condition->test(ev)) return;
+  ++hits;
+  if (evidence.size() < kMaxEvidenceItems) {
+    size_t begin = evidence.text.size();
+    if (inst.evidence && inst.shared_evidence >= 0) {
+      auto k = static_cast<size_t>(inst.shared_evidence);
+      if (memo.rendered_for[k] != memo.combination) {
+        memo.text[k].clear();
+        inst.evidence->renderTo(ev, memo.text[k]);
+        memo.rendered_for[k] = memo.combination;
       }
-      evidence.ends.push_back(static_cast<uint32_t>(evidence.text.size()));
+      evidence.text += memo.text[k];
+    } else if (inst.evidence) {
+      inst.evidence->renderTo(ev, evidence.text);
     }
+    std::string_view text = std::string_view(evidence.text).substr(begin);
+    for (size_t i = 0; i < evidence.size(); ++i) {
+      if (evidence.item(i) == text) {
+        evidence.text.resize(begin);
+        --hits;  // the same evidence twice (e.g. one chain presented twice) is one witness
+        return;
+      }
+    }
+    evidence.ends.push_back(static_cast<uint32_t>(evidence.text.size()));
+  }
+}
+
+// Computes the witnesses of every instance of a group (CompiledPolicy::Impl::groups).
+void runGroup(const std::vector<Instance>& instances, const std::vector<size_t>& members,
+              Evaluation& ev, std::vector<uint32_t>& hits, std::vector<EvidenceItems>& evidence,
+              EvidenceMemo& memo) {
+  for (size_t m : members) {
+    hits[m] = 0;
+    evidence[m].clear();
+  }
+  auto all = [&] {
+    ++memo.combination;
+    for (size_t m : members) witness(instances[m], ev, hits[m], evidence[m], memo);
   };
-  if (inst.each.empty()) {
-    witness();
+  const auto& each = instances[members[0]].each;
+  if (each.empty()) {
+    all();
     return;
   }
   // Nested iteration over the bindings (at most 4, checked by the schema), from the lists the
-  // evaluation caches for this input.
+  // evaluation caches for this input. Conditions write only their own quantifiers' slots, above
+  // the bound ones, so every member sees the same bindings.
   auto level = [&](auto& self, size_t k) -> void {
-    inst.each[k].bindEach(ev, k, [&] {
-      if (k + 1 < inst.each.size()) {
+    each[k].bindEach(ev, k, [&] {
+      if (k + 1 < each.size()) {
         self(self, k + 1);
       } else {
-        witness();
+        all();
       }
       return true;
     });
@@ -633,6 +717,10 @@ void CompiledPolicy::prepare(const v1::RuleInput& input, int64_t now, Scratch& s
   s.done.assign(n, 0);
   s.hits.resize(n);
   s.evidence.resize(n);
+  if (s.memo.text.size() != impl_->memo_slots) {
+    s.memo.text.assign(impl_->memo_slots, std::string());
+    s.memo.rendered_for.assign(impl_->memo_slots, 0);
+  }
 }
 
 namespace {
@@ -682,8 +770,9 @@ void CompiledPolicy::emit(const v1::RuleInput& input, int64_t now, Scratch& scra
     size_t k = view.instance[i];
     const Instance& inst = impl_->instances[k];
     if (!s.done[k]) {
-      runInstance(inst, *s.ev, s.hits[k], s.evidence[k]);
-      s.done[k] = 1;
+      const auto& members = impl_->groups[impl_->group_of[k]];
+      runGroup(impl_->instances, members, *s.ev, s.hits, s.evidence, s.memo);
+      for (size_t m : members) s.done[m] = 1;
     }
     if (s.hits[k] == 0) continue;
     if (!have_ctx) {
@@ -708,9 +797,11 @@ void CompiledPolicy::evaluateAllInto(const v1::RuleInput& input, int64_t now, Sc
   FindingContext ctx;
   bool have_ctx = false;
   google::protobuf::Timestamp seen = seenAt(input, now);
+  for (const auto& members : impl_->groups) {
+    runGroup(impl_->instances, members, *s.ev, s.hits, s.evidence, s.memo);
+  }
   for (size_t k = 0; k < impl_->instances.size(); ++k) {
     const Instance& inst = impl_->instances[k];
-    runInstance(inst, *s.ev, s.hits[k], s.evidence[k]);
     if (s.hits[k] == 0) continue;
     if (!have_ctx) {
       ctx = findingContext(input);
