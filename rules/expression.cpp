@@ -1112,6 +1112,7 @@ class FieldNode : public NodeBase {
   std::vector<const Reflection*> refls;  // of the message holding each field (null: ask)
   int column = -1;                       // in the evaluation's cache, when compiled with a layout
   int set = -1;  // the list the start slot must be bound to for the column to apply
+  const InputLayout* layout = nullptr;  // the column's (an Evaluation for another reads through)
 
   // This runs for most reads of a rule set, so the cached case stays small and the reflection
   // walk is out of line.
@@ -1126,9 +1127,8 @@ class FieldNode : public NodeBase {
   }
 
   const Value* cached(Evaluation& ev) const {
-    if (column < 0) return nullptr;
+    if (column < 0 || ev.layout() != layout) return nullptr;
     Evaluation::Cache* c = ev.cache();
-    if (c == nullptr) return nullptr;
     uint32_t element = 0;
     if (start_slot >= 0) {
       const Evaluation::Slot& s = ev.slot(static_cast<size_t>(start_slot));
@@ -1222,12 +1222,13 @@ class PathNode : public NodeBase {
   // With a layout, for a many-valued path of messages without indexes: the cached lists from the
   // start down to the messages the path reaches (InputLayout::Impl::chain).
   std::vector<int> chain;
+  const InputLayout* layout = nullptr;  // chain's
 
   // The messages of a cached path: [*begin, *end) of the returned elements of list
   // chain.back(). Null when they are not cached (no layout, or the start slot is not bound from a
   // cached list).
   const Evaluation::Element* cached(Evaluation& ev, uint32_t* begin, uint32_t* end) const {
-    if (chain.empty() || ev.cache() == nullptr) return nullptr;
+    if (chain.empty() || ev.layout() != layout) return nullptr;
     return ev.elements(chain, start_slot, begin, end);
   }
 
@@ -2141,12 +2142,14 @@ class Compiler {
       if (cached) {
         direct->set = start_set;
         direct->column = scope_.layout->impl->column(start_set, direct->fields, direct->refls);
+        direct->layout = scope_.layout;
       }
       return direct;
     }
     // A list of messages (`tls.versions`, `v.cipherSuites`) comes from the cached lists.
     if (cached && many && !indexed && t.base == Base::kMessage) {
       path->chain = scope_.layout->impl->chain(start_set, fields, refls);
+      path->layout = scope_.layout;
     }
     return path;
   }
@@ -2916,6 +2919,7 @@ absl::StatusOr<MessagePath> MessagePath::compile(std::string_view text, const Co
       }
       if (path.start_slot_ < 0 || start >= 0) {
         path.chain_ = scope.layout->impl->chain(start, path.steps_, path.refls_);
+        path.layout_ = scope.layout;
       }
     }
     return path;

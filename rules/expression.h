@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -86,11 +87,17 @@ class InputLayout {
 
 // Everything a compiled expression may refer to besides the root message.
 struct CompileScope {
+  using Bound = std::vector<std::pair<std::string, const google::protobuf::Descriptor*>>;
+  CompileScope() = default;
+  CompileScope(const google::protobuf::Descriptor* root, const Params* params, Bound bound = {},
+               InputLayout* layout = nullptr)
+      : root(root), params(params), bound(std::move(bound)), layout(layout) {}
+
   const google::protobuf::Descriptor* root = nullptr;  // e.g. RuleInput
   const Params* params = nullptr;
   // Variables bound outside the expression (a rule's `each:` bindings), by name, each to a
   // message type. Their slots are 0..n-1 in this order.
-  std::vector<std::pair<std::string, const google::protobuf::Descriptor*>> bound;
+  Bound bound;
   // Optional: where compiled expressions register the lists they iterate and the fields they
   // read (see InputLayout). Null: every read goes through reflection.
   InputLayout* layout = nullptr;
@@ -217,7 +224,8 @@ class MessagePath {
   int set() const { return chain_.empty() ? -1 : chain_.back(); }
   // Whether `other` reaches the same messages the same way (same start, same fields).
   bool sameWalk(const MessagePath& other) const {
-    return start_slot_ == other.start_slot_ && steps_ == other.steps_ && chain_ == other.chain_;
+    return start_slot_ == other.start_slot_ && steps_ == other.steps_ && chain_ == other.chain_ &&
+           layout_ == other.layout_;
   }
   // Calls fn(message, index) for each message reached; stops when fn returns false.
   template <typename Fn>
@@ -231,6 +239,7 @@ class MessagePath {
  private:
   int start_slot_ = -1;     // -1: the root message
   std::vector<int> chain_;  // cached lists from the start down to the elements (with a layout)
+  const InputLayout* layout_ = nullptr;  // chain_'s
   std::vector<const google::protobuf::FieldDescriptor*> steps_;
   std::vector<const google::protobuf::Reflection*> refls_;  // of each step's message type
   const google::protobuf::Descriptor* element_ = nullptr;
@@ -255,7 +264,7 @@ template <typename Fn>
 void MessagePath::bindEach(Evaluation& ev, size_t slot, Fn&& fn) const {
   uint32_t begin = 0, end = 0;
   const Evaluation::Element* elements = nullptr;
-  if (!chain_.empty() && ev.cache() != nullptr &&
+  if (!chain_.empty() && ev.layout() == layout_ &&
       (elements = ev.elements(chain_, start_slot_, &begin, &end)) != nullptr) {
     int set = chain_.back();
     for (uint32_t i = begin; i < end; ++i) {

@@ -444,7 +444,8 @@ absl::Status PolicyLibrary::checkAll() const {
 }
 
 struct CompiledPolicy::Impl {
-  // What the instances iterate and read, shared across them (expression.h, InputLayout).
+  // What the instances iterate and read, shared across them (expression.h, InputLayout); null
+  // when compiled without shared reads.
   std::unique_ptr<InputLayout> layout = std::make_unique<InputLayout>();
   // Tells Scratches apart from those prepared for another policy (their caches follow another
   // layout).
@@ -541,10 +542,11 @@ v1::Finding findingPrototype(const Instance& inst, v1::Severity severity,
 
 }  // namespace
 
-absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
-    const std::vector<std::string>& profile_ids) const {
+absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(const std::vector<std::string>& profile_ids,
+                                                      bool share_reads) const {
   CompiledPolicy out;
   auto& impl = *out.impl_;
+  if (!share_reads) impl.layout.reset();
   static std::atomic<uint64_t> serials{0};
   impl.serial = ++serials;
   std::map<std::string, size_t> by_key;
@@ -818,7 +820,26 @@ void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratc
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                                  google::protobuf::RepeatedPtrField<v1::Finding>* out) const {
-  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& { return *out->Add(); });
+  int used = 0;
+  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& {
+    if (used == out->size()) {
+      ++used;
+      return *out->Add();
+    }
+    v1::Finding& f = *out->Mutable(used++);
+    if (f.GetArena() != nullptr) {
+      f.Clear();
+      return f;
+    }
+    // Finding::Clear() deletes the timestamps that fillFinding sets again: keep them.
+    google::protobuf::Timestamp* first = f.release_first_seen();
+    google::protobuf::Timestamp* last = f.release_last_seen();
+    f.Clear();
+    f.set_allocated_first_seen(first);
+    f.set_allocated_last_seen(last);
+    return f;
+  });
+  while (out->size() > used) out->RemoveLast();  // kept, cleared, for the next input
 }
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,

@@ -104,8 +104,12 @@ class PolicyLibrary {
   // Ids of the profiles that select `rule_id` (for Finding.profiles).
   std::vector<std::string> profilesSelecting(std::string_view rule_id) const;
 
-  // Compiles the rules of the given profiles (first one is the primary).
-  absl::StatusOr<CompiledPolicy> compile(const std::vector<std::string>& profile_ids) const;
+  // Compiles the rules of the given profiles (first one is the primary). With `share_reads` the
+  // rules walk each list of an input and read each field they use once, shared between them
+  // (InputLayout); without, every use reads the report through reflection: the reference the
+  // shared reads are tested against.
+  absl::StatusOr<CompiledPolicy> compile(const std::vector<std::string>& profile_ids,
+                                         bool share_reads = true) const;
 
  private:
   absl::Status addRules(std::shared_ptr<const YamlDocument> doc, bool user);
@@ -160,9 +164,9 @@ class CompiledPolicy {
   // The same, creating the findings on `arena`.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    google::protobuf::Arena* arena, std::vector<v1::Finding*>& out) const;
-  // The same, appending with out->Add(). Findings left by out->Clear() are reused with the memory
-  // of their strings, so bulk evaluation that clears one field after handing each input's
-  // findings on (to output or storage) allocates almost nothing per finding.
+  // The same, replacing the contents of `out`. The findings it already holds are overwritten in
+  // full and keep the memory of their strings and timestamps, so bulk evaluation that hands each
+  // input's findings on (to output or storage) before the next allocates almost nothing.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    google::protobuf::RepeatedPtrField<v1::Finding>* out) const;
 
