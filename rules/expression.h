@@ -61,7 +61,7 @@ ParamValue paramFromText(const std::string& text);
 class Evaluation;
 
 // The element lists and field reads that expressions compiled against it share. A rule set reads
-// the same few fields of the same elements many times per input (17 suite rules look at each
+// the same few fields of the same elements many times per input (fifteen suite rules look at each
 // suite's cipher, name, kx...); an Evaluation made with the layout walks each list and reads each
 // field through reflection once per input, and every expression takes the value from there.
 //

@@ -465,8 +465,8 @@ struct CompiledPolicy::Impl {
     v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
     std::vector<std::string> references;
     // What every finding of the instance says whatever the input (rule id, severity, title,
-    // state, profiles, references, tags): copied in one generated MergeFrom per finding, which
-    // is cheaper than setting the strings one accessor call at a time.
+    // state, profiles, references, tags), built once and copied into each finding with one
+    // generated MergeFrom.
     v1::Finding prototype;
   };
   std::vector<Merged> merged;
@@ -497,8 +497,6 @@ struct EvidenceItems {
   }
 };
 
-}  // namespace
-
 // Shared evidence renderings (Instance::shared_evidence) of the current combination of bound
 // elements: several rules firing on one cipher suite print the same "{v.version} {s.name}".
 struct EvidenceMemo {
@@ -506,6 +504,8 @@ struct EvidenceMemo {
   std::vector<std::string> text;
   std::vector<uint64_t> rendered_for;  // the combination text[i] was rendered for
 };
+
+}  // namespace
 
 struct CompiledPolicy::Scratch::Impl {
   std::optional<Evaluation> ev;
