@@ -4,13 +4,14 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <optional>
-#include <unordered_set>
 
 #include "absl/status/status.h"
 
@@ -632,6 +633,38 @@ std::string formatDouble(double d) {
   return buf;
 }
 
+std::string render(const Type& t, const Value& v);
+
+// Appends what render() returns, without building a temporary string for the common types.
+void appendRendered(const Type& t, const Value& v, std::string& out) {
+  if (v.null) return;
+  switch (t.base) {
+    case Base::kBool:
+      out += v.b ? "true" : "false";
+      return;
+    case Base::kInt: {
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v.i);
+      out.append(buf, end);
+      return;
+    }
+    case Base::kString:
+      out += v.s;
+      return;
+    case Base::kEnum: {
+      const auto* ev = t.en->FindValueByNumber(static_cast<int>(v.i));
+      if (ev != nullptr) {
+        out += ev->name();
+      } else {
+        appendRendered(Type{Base::kInt}, v, out);
+      }
+      return;
+    }
+    default:
+      out += render(t, v);
+  }
+}
+
 std::string render(const Type& t, const Value& v) {
   if (v.null) return "";
   switch (t.base) {
@@ -675,10 +708,26 @@ class NodeBase {
   size_t offset = 0;
   // The value of a single-valued node.
   virtual Value eval(Evaluation& ev) const = 0;
+  // A boolean node's value (null is false). Conditions are mostly and/or/not over comparisons:
+  // the nodes that compute a boolean answer here directly, without building a Value.
+  virtual bool test(Evaluation& ev) const {
+    Value v = eval(ev);
+    return !v.null && v.b;
+  }
   // Each value of a many-valued node (single-valued: its one value); stop when fn is false.
   virtual void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const { fn(eval(ev)); }
 };
 using NodePtr = std::unique_ptr<NodeBase>;
+
+// A node whose value is never null and always a boolean: eval() wraps test().
+class BoolNode : public NodeBase {
+ public:
+  Value eval(Evaluation& ev) const final {
+    Value out;
+    out.b = test(ev);
+    return out;
+  }
+};
 
 class Literal : public NodeBase {
  public:
@@ -695,6 +744,11 @@ class Literal : public NodeBase {
   std::string owned_;
 };
 
+const Value* constantOf(const NodeBase& n) {
+  const auto* literal = dynamic_cast<const Literal*>(&n);
+  return literal != nullptr ? &literal->value() : nullptr;
+}
+
 class ListLiteral : public NodeBase {
  public:
   std::vector<NodePtr> items;
@@ -707,8 +761,10 @@ class ListLiteral : public NodeBase {
 };
 
 // Reads a scalar (or Timestamp/Duration) value of field f of m; `index` for repeated fields.
-Value readField(Evaluation& ev, const Message& m, const Reflection* r, const FieldDescriptor* f,
-                int index) {
+// `scratch()` gives the string reflection may copy a string field into (asked for only then).
+template <typename ScratchFn>
+Value readFieldWith(ScratchFn&& scratch_fn, const Message& m, const Reflection* r,
+                    const FieldDescriptor* f, int index) {
   Value v;
   bool rep = f->is_repeated();
   switch (f->cpp_type()) {
@@ -739,7 +795,7 @@ Value readField(Evaluation& ev, const Message& m, const Reflection* r, const Fie
       v.i = rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
       break;
     case FieldDescriptor::CPPTYPE_STRING: {
-      std::string& scratch = ev.scratch();
+      std::string& scratch = scratch_fn();
       const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
                                  : r->GetStringReference(m, f, &scratch);
       v.s = s;
@@ -759,6 +815,398 @@ Value readField(Evaluation& ev, const Message& m, const Reflection* r, const Fie
   return v;
 }
 
+Value readField(Evaluation& ev, const Message& m, const Reflection* r, const FieldDescriptor* f,
+                int index) {
+  return readFieldWith([&]() -> std::string& { return ev.scratch(); }, m, r, f, index);
+}
+
+}  // namespace
+
+// ---- what an InputLayout caches ---------------------------------------------------------------
+
+struct InputLayout::Impl {
+  // A list of messages: what `steps` reach from each element of list `parent` (-1: from the root
+  // message). Lists are cut after each repeated field, so `tls.versions.cipherSuites` is the list
+  // of cipherSuites under the list of tls.versions: the same list `s in v.cipherSuites` iterates
+  // with v bound to tls.versions, and its columns serve both.
+  struct List {
+    int parent = -1;
+    std::vector<const FieldDescriptor*> steps;  // only the last one may be repeated
+    std::vector<const Reflection*> refls;       // of the message holding each step (null: ask)
+  };
+  // One singular field path read from every element of list `set` (-1: from the root message).
+  struct Column {
+    int set = -1;
+    std::vector<const FieldDescriptor*> steps;
+    std::vector<const Reflection*> refls;
+    // Of the last step, looked up once instead of per read.
+    FieldDescriptor::CppType cpp_type = FieldDescriptor::CPPTYPE_INT32;
+    const FieldDescriptor* seconds = nullptr;  // Timestamp and Duration: their seconds field
+  };
+  std::vector<List> lists;
+  std::vector<Column> columns;
+
+  int list(int parent, std::vector<const FieldDescriptor*> steps,
+           std::vector<const Reflection*> refls) {
+    for (size_t i = 0; i < lists.size(); ++i) {
+      if (lists[i].parent == parent && lists[i].steps == steps) return static_cast<int>(i);
+    }
+    lists.push_back(List{parent, std::move(steps), std::move(refls)});
+    return static_cast<int>(lists.size() - 1);
+  }
+  int column(int set, std::vector<const FieldDescriptor*> steps,
+             std::vector<const Reflection*> refls) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (columns[i].set == set && columns[i].steps == steps) return static_cast<int>(i);
+    }
+    Column c{set, std::move(steps), std::move(refls)};
+    const FieldDescriptor* last = c.steps.back();
+    c.cpp_type = last->cpp_type();
+    if (c.cpp_type == FieldDescriptor::CPPTYPE_MESSAGE &&
+        (isTimestamp(last->message_type()) || isDuration(last->message_type()))) {
+      c.seconds = last->message_type()->field(0);
+    }
+    columns.push_back(std::move(c));
+    return static_cast<int>(columns.size() - 1);
+  }
+  // The lists a path of message fields from list `start` (-1: the root) goes through, cut after
+  // each repeated field; the last one holds the messages the path reaches.
+  std::vector<int> chain(int start, const std::vector<const FieldDescriptor*>& steps,
+                         const std::vector<const Reflection*>& refls) {
+    std::vector<int> out;
+    int parent = start;
+    size_t from = 0;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (!steps[i]->is_repeated() && i + 1 < steps.size()) continue;
+      parent = list(parent, {steps.begin() + from, steps.begin() + i + 1},
+                    {refls.begin() + from, refls.begin() + i + 1});
+      out.push_back(parent);
+      from = i + 1;
+    }
+    return out;
+  }
+};
+
+InputLayout::InputLayout() : impl(std::make_unique<Impl>()) {}
+InputLayout::~InputLayout() = default;
+size_t InputLayout::sets() const { return impl->lists.size(); }
+size_t InputLayout::columns() const { return impl->columns.size(); }
+
+// The lists and columns of the current input. `generation` counts inputs: a list or column
+// filled for an older one is stale and is filled again when next asked for.
+struct Evaluation::Cache {
+  explicit Cache(const InputLayout::Impl& l) : layout(l) { sync(); }
+  const InputLayout::Impl& layout;
+  uint64_t generation = 1;
+  // `index` is the position in its repeated field, as MessagePath::forEach gives it.
+  using Element = Evaluation::Element;
+  struct List {
+    uint64_t generation = 0;
+    std::vector<Element> elements;
+    // Elements below element p of the parent list are [first[p], first[p + 1]).
+    std::vector<uint32_t> first;
+  };
+  struct Column {
+    uint64_t generation = 0;
+    std::vector<Value> values;  // per element of the column's list
+  };
+  std::vector<List> lists;
+  std::vector<Column> columns;
+  // Strings reflection copied out of a message instead of returning a reference (not the case
+  // for generated messages' plain string fields): the column's view must outlive the read.
+  std::vector<std::unique_ptr<std::string>> owned;
+  size_t owned_used = 0;
+  std::string scratch;                              // what reflection may copy a string into
+  std::vector<const Message*> messages_, holders_;  // fillColumn's buffers
+
+  // The layout may have grown since the last input (more expressions compiled into it): done
+  // when an input starts, and before filling.
+  void sync() {
+    if (lists.size() < layout.lists.size()) lists.resize(layout.lists.size());
+    if (columns.size() < layout.columns.size()) columns.resize(layout.columns.size());
+  }
+
+  void nextInput() {
+    ++generation;
+    owned_used = 0;
+    sync();
+  }
+
+  std::string& ownedString() {
+    if (owned_used == owned.size()) owned.push_back(std::make_unique<std::string>());
+    return *owned[owned_used++];
+  }
+
+  static void walk(const Message& m, const InputLayout::Impl::List& def, size_t step,
+                   std::vector<Element>& out) {
+    const FieldDescriptor* f = def.steps[step];
+    const Reflection* r = def.refls[step] != nullptr ? def.refls[step] : m.GetReflection();
+    bool last = step + 1 == def.steps.size();
+    if (f->is_repeated()) {
+      // One reflection call for the whole field instead of one per element (GetRepeatedMessage)
+      // costs a third as much here. Upstream deprecates it for GetRepeatedFieldRef(), which
+      // costs a default-instance lookup per field and a virtual call per element; protobuf 3.21
+      // keeps it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      const auto& items = r->GetRepeatedPtrField<Message>(m, f);
+#pragma GCC diagnostic pop
+      for (int k = 0; k < items.size(); ++k) {
+        if (last) {
+          out.push_back(Element{&items.Get(k), k});
+        } else {
+          walk(items.Get(k), def, step + 1, out);
+        }
+      }
+      return;
+    }
+    const Message& sub = r->GetMessage(m, f);
+    if (last) {
+      out.push_back(Element{&sub, 0});
+    } else {
+      walk(sub, def, step + 1, out);
+    }
+  }
+
+  // The elements of list `id` for this input (`id` below lists.size(): call sync() first).
+  const List& list(int id, const Message& root) {
+    const List& l = lists[id];
+    return l.generation == generation ? l : fillList(id, root);
+  }
+
+  [[gnu::noinline]] const List& fillList(int id, const Message& root) {
+    const auto& def = layout.lists[id];
+    if (def.parent >= 0) list(def.parent, root);
+    List& l = lists[id];
+    l.elements.clear();
+    l.first.clear();
+    if (def.parent < 0) {
+      l.first.push_back(0);
+      walk(root, def, 0, l.elements);
+    } else {
+      const List& parent = lists[def.parent];
+      for (const auto& p : parent.elements) {
+        l.first.push_back(static_cast<uint32_t>(l.elements.size()));
+        walk(*p.message, def, 0, l.elements);
+      }
+    }
+    l.first.push_back(static_cast<uint32_t>(l.elements.size()));
+    l.generation = generation;
+    return l;
+  }
+
+  // Reads column `def` of the messages `from` into `out` (as readField, with the field's type
+  // known in advance, one type dispatch for the whole column).
+  void read(const InputLayout::Impl::Column& def, const std::vector<const Message*>& from,
+            Value* out) {
+    const std::vector<const Message*>* holders = &from;
+    size_t last = def.steps.size() - 1;
+    if (last > 0) {
+      holders_.assign(from.begin(), from.end());
+      for (size_t step = 0; step < last; ++step) {
+        for (const Message*& m : holders_) {
+          const Reflection* r = def.refls[step] != nullptr ? def.refls[step] : m->GetReflection();
+          m = &r->GetMessage(*m, def.steps[step]);
+        }
+      }
+      holders = &holders_;
+    }
+    const FieldDescriptor* f = def.steps[last];
+    const Reflection* known = def.refls[last];
+    size_t n = holders->size();
+    for (size_t i = 0; i < n; ++i) out[i] = Value{};
+    auto each = [&](auto&& read_one) {
+      for (size_t i = 0; i < n; ++i) {
+        const Message& m = *(*holders)[i];
+        read_one(m, known != nullptr ? known : m.GetReflection(), out[i]);
+      }
+    };
+    switch (def.cpp_type) {
+      case FieldDescriptor::CPPTYPE_BOOL:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.b = r->GetBool(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetInt32(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetInt64(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetUInt32(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          uint64_t u = r->GetUInt64(m, f);
+          v.i = u > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(u);
+        });
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.d = r->GetDouble(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.d = r->GetFloat(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        each([&](const Message& m, const Reflection* r, Value& v) { v.i = r->GetEnumValue(m, f); });
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          const std::string& text = r->GetStringReference(m, f, &scratch);
+          if (&text == &scratch) {
+            std::string& kept = ownedString();
+            kept.swap(scratch);
+            v.s = kept;
+          } else {
+            v.s = text;
+          }
+        });
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        each([&](const Message& m, const Reflection* r, Value& v) {
+          const Message& sub = r->GetMessage(m, f);
+          v.m = &sub;
+          if (def.seconds != nullptr) v.i = sub.GetReflection()->GetInt64(sub, def.seconds);
+        });
+        break;
+    }
+  }
+
+  // The value of column `column` for element `element` of its list; null if there is no such
+  // element (a slot bound for another input).
+  [[gnu::always_inline]] const Value* value(int column, uint32_t element, const Message& root) {
+    if (static_cast<size_t>(column) < columns.size()) {
+      const Column& c = columns[column];
+      if (c.generation == generation) {
+        return element < c.values.size() ? &c.values[element] : nullptr;
+      }
+    }
+    return fillColumn(column, element, root);
+  }
+
+  [[gnu::noinline]] const Value* fillColumn(int column, uint32_t element, const Message& root) {
+    sync();
+    Column& c = columns[column];
+    const auto& def = layout.columns[column];
+    messages_.clear();
+    if (def.set < 0) {
+      messages_.push_back(&root);
+    } else {
+      for (const auto& e : list(def.set, root).elements) messages_.push_back(e.message);
+    }
+    c.values.resize(messages_.size());
+    read(def, messages_, c.values.data());
+    c.generation = generation;
+    return element < c.values.size() ? &c.values[element] : nullptr;
+  }
+};
+
+namespace {
+
+// A path of singular fields from the root or a bound message (`tls.extensions.compression`,
+// `c.notAfter`, `v.clientAuth.requested`): one value. With a layout it is a column, read once
+// per input for every element of the variable's list.
+class FieldNode : public NodeBase {
+ public:
+  int start_slot = -1;  // -1: the root
+  std::vector<const FieldDescriptor*> fields;
+  std::vector<const Reflection*> refls;  // of the message holding each field (null: ask)
+  int column = -1;                       // in the evaluation's cache, when compiled with a layout
+  int set = -1;  // the list the start slot must be bound to for the column to apply
+  const InputLayout* layout = nullptr;  // the column's (an Evaluation for another reads through)
+
+  // This runs for most reads of a rule set, so the cached case stays small and the reflection
+  // walk is out of line.
+  Value eval(Evaluation& ev) const override {
+    if (const Value* v = cached(ev)) return *v;
+    return read(ev);
+  }
+  bool test(Evaluation& ev) const override {
+    if (const Value* v = cached(ev)) return !v->null && v->b;
+    Value v = read(ev);
+    return !v.null && v.b;
+  }
+
+  const Value* cached(Evaluation& ev) const {
+    if (column < 0 || ev.layout() != layout) return nullptr;
+    Evaluation::Cache* c = ev.cache();
+    uint32_t element = 0;
+    if (start_slot >= 0) {
+      const Evaluation::Slot& s = ev.slot(static_cast<size_t>(start_slot));
+      if (s.set != set) return nullptr;
+      element = s.element;
+    }
+    return c->value(column, element, ev.root());
+  }
+
+  [[gnu::noinline]] Value read(Evaluation& ev) const {
+    const Message* m;
+    if (start_slot >= 0) {
+      m = ev.slot(static_cast<size_t>(start_slot)).message;
+      if (m == nullptr) return Value{.null = true};
+    } else {
+      m = &ev.root();
+    }
+    size_t last = fields.size() - 1;
+    for (size_t i = 0; i < last; ++i) {
+      const Reflection* r = refls[i] != nullptr ? refls[i] : m->GetReflection();
+      m = &r->GetMessage(*m, fields[i]);
+    }
+    const FieldDescriptor* field = fields[last];
+    const Reflection* refl = refls[last] != nullptr ? refls[last] : m->GetReflection();
+    Value v;
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_BOOL:
+        v.b = refl->GetBool(*m, field);
+        return v;
+      case FieldDescriptor::CPPTYPE_STRING:
+        v.s = refl->GetStringReference(*m, field, &ev.scratch());
+        return v;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        v.i = refl->GetEnumValue(*m, field);
+        return v;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        v.i = refl->GetUInt32(*m, field);
+        return v;
+      default:
+        return readField(ev, *m, refl, field, -1);
+    }
+  }
+};
+
+// An operand read without a virtual call or a copy when it is a literal or a cached column, as
+// most operands of rule conditions are (`v.supported`, `s.cipher == "NULL"`,
+// `c.keyBits < params.min_bits`).
+class Operand {
+ public:
+  void set(const NodeBase* n) {
+    node_ = n;
+    constant_ = constantOf(*n);
+    field_ = dynamic_cast<const FieldNode*>(n);
+  }
+  // The value; `store` holds it when it had to be computed.
+  const Value& get(Evaluation& ev, Value& store) const {
+    if (constant_ != nullptr) return *constant_;
+    if (field_ != nullptr) {
+      if (const Value* v = field_->cached(ev)) return *v;
+    }
+    store = node_->eval(ev);
+    return store;
+  }
+  // As NodeBase::test.
+  bool test(Evaluation& ev) const {
+    if (constant_ != nullptr) return !constant_->null && constant_->b;
+    if (field_ != nullptr) {
+      if (const Value* v = field_->cached(ev)) return !v->null && v->b;
+    }
+    return node_->test(ev);
+  }
+
+ private:
+  const NodeBase* node_ = nullptr;
+  const Value* constant_ = nullptr;
+  const FieldNode* field_ = nullptr;
+};
+
 // A path: a start (root, bound slot) and field steps; a step may carry an index expression.
 class PathNode : public NodeBase {
  public:
@@ -771,6 +1219,18 @@ class PathNode : public NodeBase {
     const Reflection* refl = nullptr;  // of the message holding `field`
   };
   std::vector<Step> steps;
+  // With a layout, for a many-valued path of messages without indexes: the cached lists from the
+  // start down to the messages the path reaches (InputLayout::Impl::chain).
+  std::vector<int> chain;
+  const InputLayout* layout = nullptr;  // chain's
+
+  // The messages of a cached path: [*begin, *end) of the returned elements of list
+  // chain.back(). Null when they are not cached (no layout, or the start slot is not bound from a
+  // cached list).
+  const Evaluation::Element* cached(Evaluation& ev, uint32_t* begin, uint32_t* end) const {
+    if (chain.empty() || ev.layout() != layout) return nullptr;
+    return ev.elements(chain, start_slot, begin, end);
+  }
 
   Value eval(Evaluation& ev) const override {
     // A single-valued path (what the compiler allows here) is a plain walk down the steps.
@@ -807,6 +1267,15 @@ class PathNode : public NodeBase {
   }
 
   void each(Evaluation& ev, FnRef<bool(const Value&)> fn) const override {
+    uint32_t begin = 0, end = 0;
+    if (const Evaluation::Element* elements = cached(ev, &begin, &end)) {
+      for (uint32_t i = begin; i < end; ++i) {
+        Value v;
+        v.m = elements[i].message;
+        if (!fn(v)) return;
+      }
+      return;
+    }
     if (start_slot >= 0) {
       auto& slot = ev.slot(static_cast<size_t>(start_slot));
       if (start_is_scalar) {
@@ -866,44 +1335,12 @@ class PathNode : public NodeBase {
   }
 };
 
-// `var.field` for a scalar field of a bound message: one reflection read, no path walk.
-class SlotFieldNode : public NodeBase {
- public:
-  size_t slot = 0;
-  const FieldDescriptor* field = nullptr;
-  const Reflection* refl = nullptr;
-  Value eval(Evaluation& ev) const override {
-    const Message* m = ev.slot(slot).message;
-    if (m == nullptr) return Value{.null = true};
-    Value v;
-    switch (field->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_BOOL:
-        v.b = refl->GetBool(*m, field);
-        return v;
-      case FieldDescriptor::CPPTYPE_STRING:
-        v.s = refl->GetStringReference(*m, field, &ev.scratch());
-        return v;
-      case FieldDescriptor::CPPTYPE_ENUM:
-        v.i = refl->GetEnumValue(*m, field);
-        return v;
-      case FieldDescriptor::CPPTYPE_UINT32:
-        v.i = refl->GetUInt32(*m, field);
-        return v;
-      default:
-        return readField(ev, *m, refl, field, -1);
-    }
-  }
-};
-
-class NotNode : public NodeBase {
+class NotNode : public BoolNode {
  public:
   NodePtr arg;
-  Value eval(Evaluation& ev) const override {
-    Value v = arg->eval(ev);
-    Value out;
-    out.b = v.null ? true : !v.b;
-    return out;
-  }
+  Operand op;  // arg
+  // A null operand is false, so `not` of it is true.
+  bool test(Evaluation& ev) const override { return !op.test(ev); }
 };
 
 class NegNode : public NodeBase {
@@ -917,21 +1354,15 @@ class NegNode : public NodeBase {
   }
 };
 
-class LogicNode : public NodeBase {
+class LogicNode : public BoolNode {
  public:
   bool is_and = true;
   NodePtr l, r;
-  Value eval(Evaluation& ev) const override {
-    Value a = l->eval(ev);
-    bool av = !a.null && a.b;
-    Value out;
-    if (is_and ? !av : av) {
-      out.b = av;
-      return out;
-    }
-    Value b = r->eval(ev);
-    out.b = !b.null && b.b;
-    return out;
+  Operand lo, ro;  // l and r
+  bool test(Evaluation& ev) const override {
+    bool a = lo.test(ev);
+    if (is_and ? !a : a) return a;
+    return ro.test(ev);
   }
 };
 
@@ -979,34 +1410,100 @@ bool compareValues(CmpMode mode, Cmp op, const Value& a, const Value& b, bool a_
   return false;
 }
 
-class CompareNode : public NodeBase {
+class CompareNode : public BoolNode {
  public:
   Cmp op = Cmp::kEq;
   CmpMode mode = CmpMode::kInt;
   bool l_double = false, r_double = false;
   NodePtr l, r;
-  Value eval(Evaluation& ev) const override {
-    Value a = l->eval(ev);
-    Value out;
-    if (a.null) return out;  // absent values compare false
-    Value b = r->eval(ev);
-    if (b.null) return out;
-    out.b = compareValues(mode, op, a, b, l_double, r_double);
-    return out;
+  Operand lo, ro;  // l and r
+  bool test(Evaluation& ev) const override {
+    Value ls, rs;
+    const Value& a = lo.get(ev, ls);
+    if (a.null) return false;  // absent values compare false
+    const Value& b = ro.get(ev, rs);
+    if (b.null) return false;
+    return compareValues(mode, op, a, b, l_double, r_double);
   }
+};
+
+// A constant set of strings (`s.name in params.allowed`). Conditions look values up in it for
+// every element, so a lookup costs a cheap hash of the length and three 8-byte windows (cipher
+// suite names share prefixes and suffixes, not all three) and one comparison; a short list is
+// compared in turn.
+class StringSet {
+ public:
+  void build(const std::vector<std::string_view>& items) {
+    items_ = items;  // a duplicate is harmless: lookups stop at the first
+    slots_.clear();
+    if (items_.size() <= kLinear) return;
+    size_t size = 16;
+    while (size < 2 * items_.size()) size *= 2;
+    slots_.assign(size, kEmpty);
+    mask_ = size - 1;
+    for (uint32_t i = 0; i < items_.size(); ++i) {
+      size_t at = hash(items_[i]) & mask_;
+      while (slots_[at] != kEmpty) at = (at + 1) & mask_;
+      slots_[at] = i;
+    }
+  }
+  bool contains(std::string_view x) const {
+    if (slots_.empty()) return containsLinear(x);
+    for (size_t at = hash(x) & mask_;; at = (at + 1) & mask_) {
+      uint32_t i = slots_[at];
+      if (i == kEmpty) return false;
+      if (items_[i] == x) return true;
+    }
+  }
+
+ private:
+  static constexpr size_t kLinear = 8;
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  bool containsLinear(std::string_view x) const {
+    for (std::string_view s : items_) {
+      if (s == x) return true;
+    }
+    return false;
+  }
+  static uint64_t window(const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);  // a fixed size: a load, not a call
+    return w;
+  }
+  static uint64_t hash(std::string_view s) {
+    uint64_t h = s.size() * 0x9E3779B97F4A7C15ull;
+    if (s.size() >= 8) {
+      const char* p = s.data();
+      size_t last = s.size() - 8;
+      h ^= window(p) ^ std::rotl(window(p + last / 2), 21) ^ std::rotl(window(p + last), 42);
+    } else {
+      uint64_t w = 0;
+      std::memcpy(&w, s.data(), s.size());
+      h ^= w;
+    }
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+  }
+
+  std::vector<std::string_view> items_;
+  std::vector<uint32_t> slots_;  // open addressing over items_
+  size_t mask_ = 0;
 };
 
 // `x in LIST` / `x not in LIST` / `LIST contains x`: membership of a single value in a list
 // literal or a many-valued path.
-class InNode : public NodeBase {
+class InNode : public BoolNode {
  public:
   CmpMode mode = CmpMode::kInt;
   bool needle_double = false, hay_double = false;
   bool negate = false;
   NodePtr needle, hay;
-  // A constant list, indexed once: strings by hash, numbers (also enums) sorted.
+  Operand needle_op;
+  // A constant list, indexed once: strings in a StringSet, numbers (also enums) sorted.
   bool constant = false;
-  std::unordered_set<std::string_view> strings;
+  StringSet strings;
   std::vector<int64_t> ints;
 
   void index() {
@@ -1016,32 +1513,30 @@ class InNode : public NodeBase {
     for (const auto& item : list->items) {
       if (dynamic_cast<Literal*>(item.get()) == nullptr) return;
     }
+    std::vector<std::string_view> texts;
     for (const auto& item : list->items) {
       // Literals own their text, so the views stay valid as long as the list does.
       const Value& v = static_cast<const Literal*>(item.get())->value();
       if (mode == CmpMode::kString) {
-        strings.insert(v.s);
+        texts.push_back(v.s);
       } else {
         ints.push_back(v.i);
       }
     }
+    strings.build(texts);
     std::sort(ints.begin(), ints.end());
     constant = true;
   }
 
-  Value eval(Evaluation& ev) const override {
-    Value x = needle->eval(ev);
-    Value out;
-    if (x.null) {
-      out.b = negate;
-      return out;
-    }
+  bool test(Evaluation& ev) const override {
+    Value store;
+    const Value& x = needle_op.get(ev, store);
+    if (x.null) return negate;
     bool found = false;
     if (constant) {
-      found = mode == CmpMode::kString ? strings.count(x.s) > 0
+      found = mode == CmpMode::kString ? strings.contains(x.s)
                                        : std::binary_search(ints.begin(), ints.end(), x.i);
-      out.b = negate ? !found : found;
-      return out;
+      return negate ? !found : found;
     }
     hay->each(ev, [&](const Value& v) {
       if (!v.null && compareValues(mode, Cmp::kEq, x, v, needle_double, hay_double)) {
@@ -1050,35 +1545,32 @@ class InNode : public NodeBase {
       }
       return true;
     });
-    out.b = negate ? !found : found;
-    return out;
+    return negate ? !found : found;
   }
 };
 
-class SubstringNode : public NodeBase {
+class SubstringNode : public BoolNode {
  public:
   NodePtr l, r;
-  Value eval(Evaluation& ev) const override {
+  bool test(Evaluation& ev) const override {
     Value a = l->eval(ev);
-    Value out;
-    if (a.null) return out;
+    if (a.null) return false;
     Value b = r->eval(ev);
-    if (b.null) return out;
-    out.b = a.s.find(b.s) != std::string_view::npos;
-    return out;
+    if (b.null) return false;
+    return a.s.find(b.s) != std::string_view::npos;
   }
 };
 
-class MatchesNode : public NodeBase {
+class MatchesNode : public BoolNode {
  public:
   NodePtr l;
   std::unique_ptr<re2::RE2> re;
   bool many = false;
-  Value eval(Evaluation& ev) const override {
-    Value out;
+  bool test(Evaluation& ev) const override {
+    bool out = false;
     l->each(ev, [&](const Value& v) {
       if (!v.null && re2::RE2::PartialMatch(re2::StringPiece(v.s.data(), v.s.size()), *re)) {
-        out.b = true;
+        out = true;
         return false;
       }
       return true;
@@ -1122,26 +1614,20 @@ class QuantifierNode : public NodeBase {
   enum class Kind { kAny, kAll, kCount } kind = Kind::kAny;
   size_t slot = 0;
   bool scalar = false;
-  NodePtr source;  // many-valued
-  NodePtr pred;    // null for count(path)
+  NodePtr source;                           // many-valued
+  NodePtr pred;                             // null for count(path)
+  Operand pred_op;                          // pred
+  const PathNode* cached_source = nullptr;  // `source`, when it is a path of cached messages
   Value eval(Evaluation& ev) const override {
     Value out;
     int64_t count = 0;
     int64_t index = 0;
     bool result = kind == Kind::kAll;
     auto& s = ev.slot(slot);
-    source->each(ev, [&](const Value& v) {
-      s.message = v.m;
+    // Called with the variable bound; false stops the iteration.
+    auto visit = [&]() {
       s.index = index++;
-      s.scalar_i = v.i;
-      s.scalar_d = v.d;
-      s.scalar_b = v.b;
-      s.scalar_s = v.s;
-      bool hit = true;
-      if (pred) {
-        Value p = pred->eval(ev);
-        hit = !p.null && p.b;
-      }
+      bool hit = pred == nullptr || pred_op.test(ev);
       switch (kind) {
         case Kind::kAny:
           if (hit) {
@@ -1160,7 +1646,32 @@ class QuantifierNode : public NodeBase {
           return true;
       }
       return true;
-    });
+    };
+    // Over a cached list the variable is bound to its elements, so the predicate's reads of
+    // their fields come from the cache's columns.
+    uint32_t begin = 0, end = 0;
+    const Evaluation::Element* elements = nullptr;
+    if (cached_source != nullptr &&
+        (elements = cached_source->cached(ev, &begin, &end)) != nullptr) {
+      int set = cached_source->chain.back();
+      for (uint32_t i = begin; i < end; ++i) {
+        // A message variable: its scalar_* are never read.
+        s.message = elements[i].message;
+        s.set = set;
+        s.element = i;
+        if (!visit()) break;
+      }
+    } else {
+      source->each(ev, [&](const Value& v) {
+        s.message = v.m;
+        s.scalar_i = v.i;
+        s.scalar_d = v.d;
+        s.scalar_b = v.b;
+        s.scalar_s = v.s;
+        s.set = -1;
+        return visit();
+      });
+    }
     if (kind == Kind::kCount) {
       out.i = count;
     } else {
@@ -1240,18 +1751,18 @@ class LenNode : public NodeBase {
   }
 };
 
-class AffixNode : public NodeBase {
+class AffixNode : public BoolNode {
  public:
   bool prefix = true;
   NodePtr l, r;
-  Value eval(Evaluation& ev) const override {
-    Value a = l->eval(ev);
-    Value b = r->eval(ev);
-    Value out;
-    if (a.null || b.null) return out;
-    out.b = a.s.size() >= b.s.size() && (prefix ? a.s.substr(0, b.s.size()) == b.s
-                                                : a.s.substr(a.s.size() - b.s.size()) == b.s);
-    return out;
+  Operand lo, ro;  // l and r
+  bool test(Evaluation& ev) const override {
+    Value ls, rs;
+    const Value& a = lo.get(ev, ls);
+    const Value& b = ro.get(ev, rs);
+    if (a.null || b.null) return false;
+    return a.s.size() >= b.s.size() &&
+           (prefix ? a.s.substr(0, b.s.size()) == b.s : a.s.substr(a.s.size() - b.s.size()) == b.s);
   }
 };
 
@@ -1275,7 +1786,7 @@ class JoinNode : public NodeBase {
     list->each(ev, [&](const Value& v) {
       if (!first) out += sep;
       first = false;
-      out += render(list->type, v);
+      appendRendered(list->type, v, out);
       return true;
     });
     Value v;
@@ -1289,7 +1800,8 @@ class JoinNode : public NodeBase {
 struct Variable {
   std::string name;
   size_t slot;
-  Type type;  // message or scalar type of one element
+  Type type;     // message or scalar type of one element
+  int set = -1;  // with a layout: the cached list the variable's messages come from
 };
 
 class Compiler {
@@ -1299,11 +1811,13 @@ class Compiler {
       Type t;
       t.base = Base::kMessage;
       t.msg = scope.bound[i].second;
-      vars_.push_back(Variable{scope.bound[i].first, i, t});
+      int set = scope.layout != nullptr && i < scope.bound_sets.size() ? scope.bound_sets[i] : -1;
+      vars_.push_back(Variable{scope.bound[i].first, i, t, set});
     }
     slots_ = scope.bound.size();
   }
   size_t slots() const { return slots_; }
+  bool usesParams() const { return uses_params_; }
 
   NodePtr compile(const Ast& a) {
     switch (a.kind) {
@@ -1534,6 +2048,7 @@ class Compiler {
     const Descriptor* cur = scope_.root;
     Type cur_type;
     if (head == "params") {
+      uses_params_ = true;
       if (raw.size() != 2 || raw[0].index || raw[1].index) {
         fail(raw[0].offset, "parameters are used as params.NAME");
       }
@@ -1553,9 +2068,12 @@ class Compiler {
       }
       return paramLiteral(*p, raw[1].offset, raw[1].name);
     }
+    // The cached list the path starts from: -1 for the root, -2 when not cached.
+    int start_set = -1;
     if (const Variable* v = findVar(head)) {
       if (raw[0].index) fail(raw[0].offset, "a variable cannot be indexed");
       path->start_slot = static_cast<int>(v->slot);
+      start_set = v->set >= 0 ? v->set : -2;
       first_field = 1;
       if (v->type.base != Base::kMessage) {
         if (raw.size() > 1) {
@@ -1603,18 +2121,35 @@ class Compiler {
     }
     t.many = many;
     path->type = t;
-    // The common case in rules, `v.supported` or `s.name` on a bound message, reads the field
-    // directly.
-    if (path->start_slot >= 0 && !path->start_is_scalar && path->steps.size() == 1 &&
-        !path->steps[0].field->is_repeated() && path->steps[0].refl != nullptr &&
-        path->steps[0].field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
-      auto direct = std::make_unique<SlotFieldNode>();
+    std::vector<const FieldDescriptor*> fields;
+    std::vector<const Reflection*> refls;
+    bool indexed = false;
+    for (const auto& step : path->steps) {
+      fields.push_back(step.field);
+      refls.push_back(step.refl);
+      indexed = indexed || step.index != nullptr;
+    }
+    bool cached = scope_.layout != nullptr && start_set >= -1;
+    // The common case in rules, `v.supported`, `s.name`, `tls.extensions.compression`: singular
+    // fields, read directly (and, with a layout, once per input and element).
+    if (!many && !indexed) {
+      auto direct = std::make_unique<FieldNode>();
       direct->offset = path->offset;
       direct->type = t;
-      direct->slot = static_cast<size_t>(path->start_slot);
-      direct->field = path->steps[0].field;
-      direct->refl = path->steps[0].refl;
+      direct->start_slot = path->start_slot;
+      direct->fields = std::move(fields);
+      direct->refls = std::move(refls);
+      if (cached) {
+        direct->set = start_set;
+        direct->column = scope_.layout->impl->column(start_set, direct->fields, direct->refls);
+        direct->layout = scope_.layout;
+      }
       return direct;
+    }
+    // A list of messages (`tls.versions`, `v.cipherSuites`) comes from the cached lists.
+    if (cached && many && !indexed && t.base == Base::kMessage) {
+      path->chain = scope_.layout->impl->chain(start_set, fields, refls);
+      path->layout = scope_.layout;
     }
     return path;
   }
@@ -1625,6 +2160,7 @@ class Compiler {
       auto n = std::make_unique<NotNode>();
       n->offset = a.offset;
       n->arg = requireBool(std::move(arg), "the operand of 'not'");
+      n->op.set(n->arg.get());
       n->type = Type{Base::kBool};
       return n;
     }
@@ -1721,6 +2257,8 @@ class Compiler {
       n->is_and = op == "and";
       n->l = requireBool(std::move(l), "the left side of '" + op + "'");
       n->r = requireBool(std::move(r), "the right side of '" + op + "'");
+      n->lo.set(n->l.get());
+      n->ro.set(n->r.get());
       n->type = Type{Base::kBool};
       return n;
     }
@@ -1740,6 +2278,7 @@ class Compiler {
       n->hay_double = r->type.base == Base::kDouble;
       n->needle = std::move(l);
       n->hay = std::move(r);
+      n->needle_op.set(n->needle.get());
       n->index();
       n->type = Type{Base::kBool};
       return n;
@@ -1754,6 +2293,7 @@ class Compiler {
         n->needle_double = r->type.base == Base::kDouble;
         n->needle = std::move(r);
         n->hay = std::move(l);
+        n->needle_op.set(n->needle.get());
         n->type = Type{Base::kBool};
         return n;
       }
@@ -1814,6 +2354,8 @@ class Compiler {
     n->r_double = r->type.base == Base::kDouble;
     n->l = std::move(l);
     n->r = std::move(r);
+    n->lo.set(n->l.get());
+    n->ro.set(n->r.get());
     n->type = Type{Base::kBool};
     return n;
   }
@@ -1948,6 +2490,8 @@ class Compiler {
       n->prefix = fn == "startsWith";
       n->l = requireType(compile(*a.kids[0]), Base::kString, fn + "() takes strings");
       n->r = requireType(compile(*a.kids[1]), Base::kString, fn + "() takes strings");
+      n->lo.set(n->l.get());
+      n->ro.set(n->r.get());
       n->type = Type{Base::kBool};
       return n;
     }
@@ -2010,8 +2554,15 @@ class Compiler {
     n->slot = slots_++;
     Type element = source->type;
     element.many = false;
-    vars_.push_back(Variable{var.text, n->slot, element});
+    int set = -1;
+    if (const auto* path = dynamic_cast<const PathNode*>(source.get());
+        path && !path->chain.empty()) {
+      n->cached_source = path;
+      set = path->chain.back();
+    }
+    vars_.push_back(Variable{var.text, n->slot, element, set});
     n->pred = requireBool(compile(*a.kids[2]), "the condition of " + a.text + "()");
+    n->pred_op.set(n->pred.get());
     vars_.pop_back();
     n->source = std::move(source);
     n->type = Type{n->kind == QuantifierNode::Kind::kCount ? Base::kInt : Base::kBool};
@@ -2021,6 +2572,7 @@ class Compiler {
   const CompileScope& scope_;
   std::vector<Variable> vars_;
   size_t slots_ = 0;
+  bool uses_params_ = false;
 };
 
 void setError(ExpressionError* error, const CompileError& e) {
@@ -2094,13 +2646,55 @@ ParamValue paramFromText(const std::string& text) {
 
 // ---- Evaluation ------------------------------------------------------------------------------
 
-Evaluation::Evaluation(const google::protobuf::Message& root, int64_t now_unix_seconds)
-    : root_(&root), now_(now_unix_seconds) {}
+Evaluation::Evaluation(const google::protobuf::Message& root, int64_t now_unix_seconds,
+                       const InputLayout* layout)
+    : root_(&root), now_(now_unix_seconds), layout_(layout) {
+  if (layout != nullptr) cache_ = std::make_unique<Cache>(*layout->impl);
+}
+Evaluation::Evaluation(Evaluation&&) noexcept = default;
+Evaluation& Evaluation::operator=(Evaluation&&) noexcept = default;
+Evaluation::~Evaluation() = default;
+
+void Evaluation::reset(const google::protobuf::Message& root, int64_t now_unix_seconds) {
+  root_ = &root;
+  now_ = now_unix_seconds;
+  if (cache_) cache_->nextInput();
+}
 
 void Evaluation::bind(size_t slot, const google::protobuf::Message* message, int64_t index) {
   Slot& s = this->slot(slot);
   s.message = message;
   s.index = index;
+  s.set = -1;
+}
+
+const Evaluation::Element* Evaluation::elements(const std::vector<int>& chain, int start_slot,
+                                                uint32_t* begin, uint32_t* end) {
+  if (!cache_ || chain.empty()) return nullptr;
+  Cache& c = *cache_;
+  if (c.lists.size() < c.layout.lists.size()) c.sync();
+  int parent = c.layout.lists[chain[0]].parent;
+  uint32_t b = 0, e = 1;  // the root is one element
+  if (start_slot >= 0) {
+    const Slot& s = slot(static_cast<size_t>(start_slot));
+    if (s.set < 0 || s.set != parent) return nullptr;
+    b = s.element;
+    e = b + 1;
+  } else if (parent >= 0) {
+    return nullptr;
+  }
+  const Cache::List* l = nullptr;
+  for (int id : chain) {
+    l = &c.list(id, *root_);
+    if (e >= l->first.size()) return nullptr;  // a slot bound for another input
+    b = l->first[b];
+    e = l->first[e];
+  }
+  *begin = b;
+  *end = e;
+  // Never null for a cached list, even an empty one (null means "not cached").
+  static const Element kNone{nullptr, 0};
+  return l->elements.empty() ? &kNone : l->elements.data();
 }
 
 std::string& Evaluation::scratch() {
@@ -2116,6 +2710,7 @@ struct Expression::Impl {
   std::vector<std::pair<std::string, NodePtr>> segments;
   bool is_template = false;
   size_t slots = 0;
+  bool uses_params = false;
 };
 
 Expression::Expression() : impl_(std::make_unique<Impl>()) {}
@@ -2133,6 +2728,7 @@ absl::StatusOr<Expression> Expression::compile(std::string_view text, const Comp
     Expression e;
     e.impl_->root = compiler.compile(*ast);
     e.impl_->slots = compiler.slots();
+    e.impl_->uses_params = compiler.usesParams();
     return e;
   } catch (const CompileError& err) {
     setError(error, err);
@@ -2203,6 +2799,7 @@ absl::StatusOr<Expression> Expression::compileTemplate(std::string_view text,
     }
     if (!literal.empty()) e.impl_->segments.emplace_back(std::move(literal), nullptr);
     e.impl_->slots = compiler.slots();
+    e.impl_->uses_params = compiler.usesParams();
     return e;
   } catch (const CompileError& err) {
     setError(error, err);
@@ -2216,36 +2813,42 @@ bool Expression::isBool() const {
 
 bool Expression::test(Evaluation& ev) const {
   ev.resetScratch();
-  Value v = impl_->root->eval(ev);
-  return !v.null && v.b;
+  return impl_->root->test(ev);
 }
 
 std::string Expression::render(Evaluation& ev) const {
+  std::string out;
+  renderTo(ev, out);
+  return out;
+}
+
+void Expression::renderTo(Evaluation& ev, std::string& out) const {
   ev.resetScratch();
   auto one = [&](const NodeBase& n) {
     if (n.type.many) {
-      std::string out;
       bool first = true;
       n.each(ev, [&](const Value& v) {
         if (!first) out += ", ";
         first = false;
-        out += tlsaudit::rules::render(n.type, v);
+        appendRendered(n.type, v, out);
         return true;
       });
-      return out;
+      return;
     }
-    return tlsaudit::rules::render(n.type, n.eval(ev));
+    appendRendered(n.type, n.eval(ev), out);
   };
-  if (!impl_->is_template) return one(*impl_->root);
-  std::string out;
+  if (!impl_->is_template) {
+    one(*impl_->root);
+    return;
+  }
   for (const auto& [text, node] : impl_->segments) {
     out += text;
-    if (node) out += one(*node);
+    if (node) one(*node);
   }
-  return out;
 }
 
 size_t Expression::slots() const { return impl_->slots; }
+bool Expression::usesParams() const { return impl_->uses_params; }
 
 // ---- MessagePath -----------------------------------------------------------------------------
 
@@ -2308,6 +2911,17 @@ absl::StatusOr<MessagePath> MessagePath::compile(std::string_view text, const Co
     if (path.steps_.empty()) fail(offsets[0], "expected a field after '" + names[0] + "'");
     if (!many) fail(offsets[0], "'" + std::string(text) + "' is not a list (no repeated field)");
     path.element_ = d;
+    if (scope.layout != nullptr) {
+      int start = -1;
+      if (path.start_slot_ >= 0) {
+        auto slot = static_cast<size_t>(path.start_slot_);
+        start = slot < scope.bound_sets.size() ? scope.bound_sets[slot] : -1;
+      }
+      if (path.start_slot_ < 0 || start >= 0) {
+        path.chain_ = scope.layout->impl->chain(start, path.steps_, path.refls_);
+        path.layout_ = scope.layout;
+      }
+    }
     return path;
   } catch (const CompileError& err) {
     setError(error, err);

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <sstream>
 
@@ -111,15 +112,22 @@ struct Instance {
   std::optional<Expression> condition;
   std::optional<Expression> evidence;
   std::vector<std::string> profiles;  // every profile in the library that selects the rule
+  // The evidence template's slot in Scratch's per-combination memo when another instance of the
+  // same group renders the same text from the same bindings; -1: rendered directly.
+  int shared_evidence = -1;
 };
 
-// Compiles one rule with `params`; errors name file:line:column of the text at fault.
-absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& params) {
+// Compiles one rule with `params`; errors name file:line:column of the text at fault. With a
+// layout, the rule's lists and field reads are registered there, shared with the other rules of
+// the policy.
+absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& params,
+                                         InputLayout* layout = nullptr) {
   Instance inst;
   inst.rule = &r;
   CompileScope scope;
   scope.root = v1::RuleInput::descriptor();
   scope.params = &params;
+  scope.layout = layout;
   auto at = [&](const YAML::Node& node, const ExpressionError& e, std::string_view what) {
     SourceLocation loc = r.doc ? r.doc->at(node, e.offset) : r.where;
     return absl::InvalidArgumentError(loc.text() + ": rule '" + r.id + "' " + std::string(what) +
@@ -140,6 +148,7 @@ absl::StatusOr<Instance> compileInstance(const RuleDefinition& r, const Params& 
       return at(r.each_nodes[i], err, "each");
     }
     scope.bound.emplace_back(var, mp->elementType());
+    scope.bound_sets.push_back(mp->set());
     inst.each.push_back(*std::move(mp));
   }
   ExpressionError err;
@@ -435,11 +444,18 @@ absl::Status PolicyLibrary::checkAll() const {
 }
 
 struct CompiledPolicy::Impl {
+  // What the instances iterate and read, shared across them (expression.h, InputLayout); null
+  // when compiled without shared reads.
+  std::unique_ptr<InputLayout> layout = std::make_unique<InputLayout>();
+  // Tells Scratches apart from those prepared for another policy (their caches follow another
+  // layout).
+  uint64_t serial = 0;
   std::vector<Instance> instances;
   struct View {
     std::string id;
     std::vector<EffectiveRule> rules;
-    std::vector<size_t> instance;  // per rule
+    std::vector<size_t> instance;         // per rule
+    std::vector<v1::Finding> prototypes;  // per rule (see Merged::prototype)
   };
   std::vector<View> views;
   std::vector<std::string> ids;
@@ -448,16 +464,57 @@ struct CompiledPolicy::Impl {
   struct Merged {
     v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
     std::vector<std::string> references;
+    // What every finding of the instance says whatever the input (rule id, severity, title,
+    // state, profiles, references, tags), built once and copied into each finding with one
+    // generated MergeFrom.
+    v1::Finding prototype;
   };
   std::vector<Merged> merged;
+  // Instances that iterate the same `each:` bindings, which one walk over the elements serves:
+  // each combination is bound once and every member's condition is tested on it. Members are in
+  // instance order; an instance without `each:` (or whose lists are not cached) is alone.
+  std::vector<std::vector<size_t>> groups;
+  std::vector<size_t> group_of;  // per instance
+  size_t memo_slots = 0;         // Instance::shared_evidence values in use
 };
+
+namespace {
+
+// The distinct evidence texts of one rule instance for the current input, back to back in one
+// buffer so that rendering them allocates nothing once the buffers have grown.
+struct EvidenceItems {
+  std::string text;
+  std::vector<uint32_t> ends;  // where each item ends in `text`
+
+  size_t size() const { return ends.size(); }
+  std::string_view item(size_t i) const {
+    size_t begin = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(text).substr(begin, ends[i] - begin);
+  }
+  void clear() {
+    text.clear();
+    ends.clear();
+  }
+};
+
+// Shared evidence renderings (Instance::shared_evidence) of the current combination of bound
+// elements: several rules firing on one cipher suite print the same "{v.version} {s.name}".
+struct EvidenceMemo {
+  uint64_t combination = 0;  // counts the combinations the groups visit
+  std::vector<std::string> text;
+  std::vector<uint64_t> rendered_for;  // the combination text[i] was rendered for
+};
+
+}  // namespace
 
 struct CompiledPolicy::Scratch::Impl {
   std::optional<Evaluation> ev;
+  uint64_t policy_serial = 0;  // the policy `ev` was made for
   // Per instance, for the current input: computed?, witnesses, evidence items.
   std::vector<uint8_t> done;
   std::vector<uint32_t> hits;
-  std::vector<std::vector<std::string>> evidence;
+  std::vector<EvidenceItems> evidence;
+  EvidenceMemo memo;
 };
 
 CompiledPolicy::Scratch::Scratch() : impl(std::make_unique<Impl>()) {}
@@ -468,10 +525,30 @@ CompiledPolicy::CompiledPolicy(CompiledPolicy&&) noexcept = default;
 CompiledPolicy& CompiledPolicy::operator=(CompiledPolicy&&) noexcept = default;
 CompiledPolicy::~CompiledPolicy() = default;
 
-absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
-    const std::vector<std::string>& profile_ids) const {
+namespace {
+
+v1::Finding findingPrototype(const Instance& inst, v1::Severity severity,
+                             const std::vector<std::string>& references) {
+  v1::Finding f;
+  f.set_rule_id(inst.rule->id);
+  f.set_severity(severity);
+  f.set_title(inst.rule->title);
+  f.set_state(v1::OPEN);
+  for (const auto& p : inst.profiles) f.add_profiles(p);
+  for (const auto& r : references) f.add_references(r);
+  for (const auto& t : inst.rule->tags) f.add_tags(t);
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(const std::vector<std::string>& profile_ids,
+                                                      bool share_reads) const {
   CompiledPolicy out;
   auto& impl = *out.impl_;
+  if (!share_reads) impl.layout.reset();
+  static std::atomic<uint64_t> serials{0};
+  impl.serial = ++serials;
   std::map<std::string, size_t> by_key;
   std::map<std::string, std::vector<std::string>> selecting;
   for (const auto& pid : profile_ids) {
@@ -480,7 +557,7 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     CompiledPolicy::Impl::View view;
     view.id = pid;
     for (const auto& e : *rs) {
-      auto inst = compileInstance(*e.rule, e.params);
+      auto inst = compileInstance(*e.rule, e.params, impl.layout.get());
       if (!inst.ok()) {
         return absl::InvalidArgumentError(std::string(inst.status().message()) +
                                           " (with the parameters of profile '" + pid + "')");
@@ -498,11 +575,60 @@ absl::StatusOr<CompiledPolicy> PolicyLibrary::compile(
     impl.ids.push_back(pid);
   }
   impl.merged.resize(impl.instances.size());
-  for (const auto& view : impl.views) {
+  for (auto& view : impl.views) {
     for (size_t i = 0; i < view.rules.size(); ++i) {
+      const Instance& inst = impl.instances[view.instance[i]];
       auto& m = impl.merged[view.instance[i]];
       m.severity = std::max(m.severity, view.rules[i].severity);
       appendUnique(m.references, view.rules[i].references);
+      view.prototypes.push_back(
+          findingPrototype(inst, view.rules[i].severity, view.rules[i].references));
+    }
+  }
+  for (size_t k = 0; k < impl.instances.size(); ++k) {
+    auto& m = impl.merged[k];
+    m.prototype = findingPrototype(impl.instances[k], m.severity, m.references);
+  }
+  impl.group_of.resize(impl.instances.size());
+  for (size_t k = 0; k < impl.instances.size(); ++k) {
+    const auto& each = impl.instances[k].each;
+    bool cached = !each.empty() && std::all_of(each.begin(), each.end(),
+                                               [](const MessagePath& p) { return p.set() >= 0; });
+    size_t g = impl.groups.size();
+    if (cached) {
+      for (size_t i = 0; i < impl.groups.size(); ++i) {
+        const auto& other = impl.instances[impl.groups[i][0]].each;
+        bool same = other.size() == each.size();
+        for (size_t level = 0; same && level < each.size(); ++level) {
+          same = each[level].set() >= 0 && each[level].sameWalk(other[level]);
+        }
+        if (same) {
+          g = i;
+          break;
+        }
+      }
+    }
+    if (g == impl.groups.size()) impl.groups.emplace_back();
+    impl.groups[g].push_back(k);
+    impl.group_of[k] = g;
+  }
+  // Within a group, instances whose templates have the same text, with the same names for the
+  // same bindings (and the same parameters, if the text uses them), render the same evidence for
+  // one combination: render it once.
+  for (const auto& members : impl.groups) {
+    std::map<std::string, std::vector<size_t>> by_text;
+    for (size_t k : members) {
+      const Instance& inst = impl.instances[k];
+      if (!inst.evidence) continue;
+      std::string key = inst.rule->evidence;
+      for (const auto& [var, path] : inst.rule->each) key += '\0' + var;
+      if (inst.evidence->usesParams()) key += '\0' + inst.key;
+      by_text[key].push_back(k);
+    }
+    for (const auto& [key, same] : by_text) {
+      if (same.size() < 2) continue;
+      for (size_t k : same) impl.instances[k].shared_evidence = static_cast<int>(impl.memo_slots);
+      ++impl.memo_slots;
     }
   }
   return out;
@@ -516,34 +642,62 @@ const std::vector<EffectiveRule>& CompiledPolicy::rules(size_t i) const {
 
 namespace {
 
-void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits,
-                 std::vector<std::string>& evidence) {
-  hits = 0;
-  evidence.clear();
-  auto witness = [&] {
-    if (!inst.condition->test(ev)) return;
-    ++hits;
-    if (evidence.size() < kMaxEvidenceItems) {
-      std::string text = inst.evidence ? inst.evidence->render(ev) : std::string();
-      if (std::find(evidence.begin(), evidence.end(), text) == evidence.end()) {
-        evidence.push_back(std::move(text));
-      } else {
+// Tests `inst` on the elements bound now; a match is a witness with its evidence.
+void witness(const Instance& inst, Evaluation& ev, uint32_t& hits, EvidenceItems& evidence,
+             EvidenceMemo& memo) {
+  if (!inst.condition->test(ev)) return;
+  ++hits;
+  if (evidence.size() < kMaxEvidenceItems) {
+    size_t begin = evidence.text.size();
+    if (inst.evidence && inst.shared_evidence >= 0) {
+      auto k = static_cast<size_t>(inst.shared_evidence);
+      if (memo.rendered_for[k] != memo.combination) {
+        memo.text[k].clear();
+        inst.evidence->renderTo(ev, memo.text[k]);
+        memo.rendered_for[k] = memo.combination;
+      }
+      evidence.text += memo.text[k];
+    } else if (inst.evidence) {
+      inst.evidence->renderTo(ev, evidence.text);
+    }
+    std::string_view text = std::string_view(evidence.text).substr(begin);
+    for (size_t i = 0; i < evidence.size(); ++i) {
+      if (evidence.item(i) == text) {
+        evidence.text.resize(begin);
         --hits;  // the same evidence twice (e.g. one chain presented twice) is one witness
+        return;
       }
     }
+    evidence.ends.push_back(static_cast<uint32_t>(evidence.text.size()));
+  }
+}
+
+// Computes the witnesses of every instance of a group (CompiledPolicy::Impl::groups).
+void runGroup(const std::vector<Instance>& instances, const std::vector<size_t>& members,
+              Evaluation& ev, std::vector<uint32_t>& hits, std::vector<EvidenceItems>& evidence,
+              EvidenceMemo& memo) {
+  for (size_t m : members) {
+    hits[m] = 0;
+    evidence[m].clear();
+  }
+  auto all = [&] {
+    ++memo.combination;
+    for (size_t m : members) witness(instances[m], ev, hits[m], evidence[m], memo);
   };
-  if (inst.each.empty()) {
-    witness();
+  const auto& each = instances[members[0]].each;
+  if (each.empty()) {
+    all();
     return;
   }
-  // Nested iteration over the bindings (at most 4, checked by the schema).
+  // Nested iteration over the bindings (at most 4, checked by the schema), from the lists the
+  // evaluation caches for this input. Conditions write only their own quantifiers' slots, above
+  // the bound ones, so every member sees the same bindings.
   auto level = [&](auto& self, size_t k) -> void {
-    inst.each[k].forEach(ev, [&](const google::protobuf::Message* m, int64_t index) {
-      ev.bind(k, m, index);
-      if (k + 1 < inst.each.size()) {
+    each[k].bindEach(ev, k, [&] {
+      if (k + 1 < each.size()) {
         self(self, k + 1);
       } else {
-        witness();
+        all();
       }
       return true;
     });
@@ -556,52 +710,48 @@ void runInstance(const Instance& inst, Evaluation& ev, uint32_t& hits,
 void CompiledPolicy::prepare(const v1::RuleInput& input, int64_t now, Scratch& scratch) const {
   auto& s = *scratch.impl;
   size_t n = impl_->instances.size();
-  if (!s.ev) {
-    s.ev.emplace(input, now);
+  if (!s.ev || s.policy_serial != impl_->serial) {
+    s.ev.emplace(input, now, impl_->layout.get());
+    s.policy_serial = impl_->serial;
   } else {
     s.ev->reset(input, now);
   }
   s.done.assign(n, 0);
   s.hits.resize(n);
   s.evidence.resize(n);
+  if (s.memo.text.size() != impl_->memo_slots) {
+    s.memo.text.assign(impl_->memo_slots, std::string());
+    s.memo.rendered_for.assign(impl_->memo_slots, 0);
+  }
 }
 
 namespace {
 
-void fillFinding(v1::Finding& f, const Instance& inst, v1::Severity severity,
-                 const std::vector<std::string>& references, uint32_t hits,
-                 const std::vector<std::string>& items, const FindingContext& ctx,
+// Fills `f` (empty) from the instance's prototype and what this input gave.
+void fillFinding(v1::Finding& f, const v1::Finding& prototype, const Instance& inst, uint32_t hits,
+                 const EvidenceItems& items, const FindingContext& ctx,
                  const google::protobuf::Timestamp& seen) {
-  f.set_rule_id(inst.rule->id);
-  f.set_severity(severity);
-  f.set_title(inst.rule->title);
-  std::string evidence;
-  for (const auto& item : items) {
+  f.MergeFrom(prototype);
+  // Written in place, so a reused finding keeps its string's memory.
+  std::string& evidence = *f.mutable_evidence();
+  evidence.clear();
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string_view item = items.item(i);
     if (item.empty()) continue;
-    evidence += (evidence.empty() ? "" : "; ") + item;
+    if (!evidence.empty()) evidence += "; ";
+    evidence += item;
   }
   if (hits > items.size()) {
-    evidence += " (and " + std::to_string(hits - items.size()) + " more)";
+    evidence += " (and ";
+    evidence += std::to_string(hits - items.size());
+    evidence += " more)";
   }
-  f.set_evidence(evidence.empty() ? inst.rule->title : evidence);
+  if (evidence.empty()) evidence = inst.rule->title;
   f.set_asset(ctx.asset);
   f.set_service(ctx.service);
   f.set_host(ctx.host);
-  f.set_state(v1::OPEN);
   *f.mutable_first_seen() = seen;
   *f.mutable_last_seen() = seen;
-  for (const auto& p : inst.profiles) f.add_profiles(p);
-  for (const auto& r : references) f.add_references(r);
-  for (const auto& t : inst.rule->tags) f.add_tags(t);
-}
-
-v1::Finding makeFinding(const Instance& inst, v1::Severity severity,
-                        const std::vector<std::string>& references, uint32_t hits,
-                        const std::vector<std::string>& items, const FindingContext& ctx,
-                        const google::protobuf::Timestamp& seen) {
-  v1::Finding f;
-  fillFinding(f, inst, severity, references, hits, items, ctx, seen);
-  return f;
 }
 
 google::protobuf::Timestamp seenAt(const v1::RuleInput& input, int64_t now) {
@@ -622,16 +772,16 @@ void CompiledPolicy::emit(const v1::RuleInput& input, int64_t now, Scratch& scra
     size_t k = view.instance[i];
     const Instance& inst = impl_->instances[k];
     if (!s.done[k]) {
-      runInstance(inst, *s.ev, s.hits[k], s.evidence[k]);
-      s.done[k] = 1;
+      const auto& members = impl_->groups[impl_->group_of[k]];
+      runGroup(impl_->instances, members, *s.ev, s.hits, s.evidence, s.memo);
+      for (size_t m : members) s.done[m] = 1;
     }
     if (s.hits[k] == 0) continue;
     if (!have_ctx) {
       ctx = findingContext(input);
       have_ctx = true;
     }
-    const EffectiveRule& e = view.rules[i];
-    out.push_back(makeFinding(inst, e.severity, e.references, s.hits[k], s.evidence[k], ctx, seen));
+    fillFinding(out.emplace_back(), view.prototypes[i], inst, s.hits[k], s.evidence[k], ctx, seen);
   }
 }
 
@@ -649,23 +799,47 @@ void CompiledPolicy::evaluateAllInto(const v1::RuleInput& input, int64_t now, Sc
   FindingContext ctx;
   bool have_ctx = false;
   google::protobuf::Timestamp seen = seenAt(input, now);
+  for (const auto& members : impl_->groups) {
+    runGroup(impl_->instances, members, *s.ev, s.hits, s.evidence, s.memo);
+  }
   for (size_t k = 0; k < impl_->instances.size(); ++k) {
     const Instance& inst = impl_->instances[k];
-    runInstance(inst, *s.ev, s.hits[k], s.evidence[k]);
     if (s.hits[k] == 0) continue;
     if (!have_ctx) {
       ctx = findingContext(input);
       have_ctx = true;
     }
-    const auto& merged = impl_->merged[k];
-    fillFinding(sink(), inst, merged.severity, merged.references, s.hits[k], s.evidence[k], ctx,
-                seen);
+    fillFinding(sink(), impl_->merged[k].prototype, inst, s.hits[k], s.evidence[k], ctx, seen);
   }
 }
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                                  std::vector<v1::Finding>& out) const {
   evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& { return out.emplace_back(); });
+}
+
+void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                                 google::protobuf::RepeatedPtrField<v1::Finding>* out) const {
+  int used = 0;
+  evaluateAllInto(input, now, scratch, [&]() -> v1::Finding& {
+    if (used == out->size()) {
+      ++used;
+      return *out->Add();
+    }
+    v1::Finding& f = *out->Mutable(used++);
+    if (f.GetArena() != nullptr) {
+      f.Clear();
+      return f;
+    }
+    // Finding::Clear() deletes the timestamps that fillFinding sets again: keep them.
+    google::protobuf::Timestamp* first = f.release_first_seen();
+    google::protobuf::Timestamp* last = f.release_last_seen();
+    f.Clear();
+    f.set_allocated_first_seen(first);
+    f.set_allocated_last_seen(last);
+    return f;
+  });
+  while (out->size() > used) out->RemoveLast();  // kept, cleared, for the next input
 }
 
 void CompiledPolicy::evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,

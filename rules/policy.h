@@ -104,8 +104,12 @@ class PolicyLibrary {
   // Ids of the profiles that select `rule_id` (for Finding.profiles).
   std::vector<std::string> profilesSelecting(std::string_view rule_id) const;
 
-  // Compiles the rules of the given profiles (first one is the primary).
-  absl::StatusOr<CompiledPolicy> compile(const std::vector<std::string>& profile_ids) const;
+  // Compiles the rules of the given profiles (first one is the primary). With `share_reads` the
+  // rules walk each list of an input and read each field they use once, shared between them
+  // (InputLayout); without, every use reads the report through reflection: the reference the
+  // shared reads are tested against.
+  absl::StatusOr<CompiledPolicy> compile(const std::vector<std::string>& profile_ids,
+                                         bool share_reads = true) const;
 
  private:
   absl::Status addRules(std::shared_ptr<const YamlDocument> doc, bool user);
@@ -157,9 +161,14 @@ class CompiledPolicy {
   // names every profile of the library that selects the rule.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    std::vector<v1::Finding>& out) const;
-  // The same, creating the findings on `arena` (for bulk evaluation: no allocation per string).
+  // The same, creating the findings on `arena`.
   void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
                    google::protobuf::Arena* arena, std::vector<v1::Finding*>& out) const;
+  // The same, replacing the contents of `out`. The findings it already holds are overwritten in
+  // full and keep the memory of their strings and timestamps, so bulk evaluation that hands each
+  // input's findings on (to output or storage) before the next allocates almost nothing.
+  void evaluateAll(const v1::RuleInput& input, int64_t now, Scratch& scratch,
+                   google::protobuf::RepeatedPtrField<v1::Finding>* out) const;
 
   // The SARIF/explain view of the rules of the primary profile.
   const std::vector<EffectiveRule>& rules(size_t profile_index = 0) const;

@@ -8,8 +8,10 @@
 
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 
+#include "tests/unit/rules/realistic_reports.h"
 #include "tests/unit/rules/rule_fixtures.h"
 
 namespace tlsaudit::rules {
@@ -739,6 +741,165 @@ TEST(PolicyFiles, ProfileErrors) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr("unknown profile 'nist' (known: "));
+}
+
+// ---- shared reads: the cached evaluation against the reflection one ----------------------------
+
+std::vector<std::string> texts(const std::vector<v1::Finding>& findings) {
+  std::vector<std::string> out;
+  for (const auto& f : findings) out.push_back(f.ShortDebugString());
+  return out;
+}
+
+// The benchmark's reports, every rule's positive and negative fixture, and a chain presented
+// twice (duplicate evidence).
+std::vector<v1::RuleInput> differentialInputs() {
+  std::vector<v1::RuleInput> out;
+  std::mt19937 rng(kRealisticSeed);
+  for (int i = 0; i < 1500; ++i) out.push_back(realisticReport(rng, i));
+  for (const auto& c : ruleCases()) {
+    v1::RuleInput pos = cleanInput();
+    c.positive(pos);
+    out.push_back(pos);
+    v1::RuleInput neg = cleanInput();
+    c.negative(neg);
+    out.push_back(neg);
+  }
+  v1::RuleInput twice = cleanInput();
+  leaf(twice)->set_signature_hash("MD5");
+  *twice.mutable_tls()->add_chains() = twice.tls().chains(0);
+  out.push_back(twice);
+  return out;
+}
+
+TEST(SharedReads, SameFindingsAsReflectionForEveryProfileAndOutput) {
+  std::vector<std::string> all;
+  for (const auto* p : shipped().profiles()) all.push_back(p->id);
+  auto shared = shipped().compile(all);
+  auto reference = shipped().compile(all, /*share_reads=*/false);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  CompiledPolicy::Scratch shared_scratch, reference_scratch;
+  google::protobuf::RepeatedPtrField<v1::Finding> reused;
+  auto arena = std::make_unique<google::protobuf::Arena>();
+  std::set<std::string> fired;
+  size_t findings = 0;
+  auto inputs = differentialInputs();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    SCOPED_TRACE("input " + std::to_string(i));
+    // Clocks around the fixtures' validity periods, so expiry rules fire too.
+    int64_t now = testNow() + static_cast<int64_t>(i % 7) * 400 * 86400 - 1200 * 86400;
+    std::vector<v1::Finding> want, got;
+    reference->evaluateAll(inputs[i], now, reference_scratch, want);
+    shared->evaluateAll(inputs[i], now, shared_scratch, got);
+    ASSERT_EQ(texts(got), texts(want));
+    findings += want.size();
+    for (const auto& f : want) fired.insert(f.rule_id());
+    // Findings overwriting the previous input's are built in full.
+    shared->evaluateAll(inputs[i], now, shared_scratch, &reused);
+    ASSERT_EQ(texts({reused.begin(), reused.end()}), texts(want));
+    std::vector<v1::Finding*> on_arena;
+    shared->evaluateAll(inputs[i], now, shared_scratch, arena.get(), on_arena);
+    std::vector<v1::Finding> copied;
+    for (const auto* f : on_arena) copied.push_back(*f);
+    ASSERT_EQ(texts(copied), texts(want));
+    if (i % 10 == 0) {
+      for (size_t p = 0; p < all.size(); ++p) {
+        std::vector<v1::Finding> want_p, got_p;
+        reference->evaluate(inputs[i], now, reference_scratch, want_p, p);
+        shared->evaluate(inputs[i], now, shared_scratch, got_p, p);
+        ASSERT_EQ(texts(got_p), texts(want_p)) << all[p];
+      }
+    }
+  }
+  EXPECT_GT(findings, inputs.size() * 5);
+  EXPECT_GE(fired.size(), 30u);  // nearly every shipped rule fired somewhere
+}
+
+TEST(SharedReads, OverwrittenFindingsKeepNothingOfTheirPast) {
+  auto policy = shipped().compile({"baseline", "pci-dss-4.0"});
+  ASSERT_TRUE(policy.ok());
+  v1::RuleInput phone = cleanInput();
+  enableVersion(phone, v1::TLS1_0);
+  leaf(phone)->set_signature_hash("MD5");
+  CompiledPolicy::Scratch scratch;
+  google::protobuf::RepeatedPtrField<v1::Finding> reused;
+  policy->evaluateAll(phone, testNow(), scratch, &reused);
+  ASSERT_GT(reused.size(), 1);
+  // What a consumer may have done to them: a waiver, an id.
+  for (auto& f : reused) {
+    f.set_state(v1::WAIVED);
+    f.set_waiver_id("w1");
+    *f.mutable_waiver_expires() = at("2030-01-01T00:00:00Z");
+    f.set_id("42");
+    f.clear_first_seen();
+  }
+  v1::RuleInput clean_tls10 = cleanInput();
+  enableVersion(clean_tls10, v1::TLS1_0);
+  std::vector<v1::Finding> want;
+  CompiledPolicy::Scratch fresh;
+  policy->evaluateAll(clean_tls10, testNow(), fresh, want);
+  ASSERT_LT(want.size(), static_cast<size_t>(reused.size()));  // so some are removed, too
+  policy->evaluateAll(clean_tls10, testNow(), scratch, &reused);
+  EXPECT_EQ(texts({reused.begin(), reused.end()}), texts(want));
+}
+
+TEST(SharedReads, AScratchFollowsThePolicyItIsUsedWith) {
+  auto baseline = shipped().compile({"baseline"});
+  auto modern = shipped().compile({"mozilla-modern", "rfc9155"});
+  ASSERT_TRUE(baseline.ok() && modern.ok());
+  std::mt19937 rng(kRealisticSeed);
+  CompiledPolicy::Scratch shared;
+  for (int i = 0; i < 200; ++i) {
+    v1::RuleInput in = realisticReport(rng, i);
+    const CompiledPolicy& policy = (i % 3 == 0) ? *modern : *baseline;
+    CompiledPolicy::Scratch fresh;
+    std::vector<v1::Finding> want, got;
+    policy.evaluateAll(in, testNow(), fresh, want);
+    policy.evaluateAll(in, testNow(), shared, got);
+    ASSERT_EQ(texts(got), texts(want)) << i;
+  }
+}
+
+TEST(SharedReads, RulesOfOneWalkRenderSharedEvidenceOnlyWhenItIsTheSame) {
+  PolicyLibrary lib = shipped();
+  // a and c print the same thing; b prints the same text with its variables the other way
+  // round (s is a version there), so its evidence differs.
+  auto st = lib.addText(R"(rules:
+  - id: site-a
+    title: a
+    severity: info
+    each: [v in tls.versions, s in v.cipherSuites]
+    condition: v.supported
+    evidence: "{index(s)}"
+  - id: site-b
+    title: b
+    severity: info
+    each: [s in tls.versions, v in s.cipherSuites]
+    condition: s.supported
+    evidence: "{index(s)}"
+  - id: site-c
+    title: c
+    severity: info
+    each: [v in tls.versions, s in v.cipherSuites]
+    condition: v.supported and s.bits >= 128
+    evidence: "{index(s)}"
+)",
+                        "site.yaml", true);
+  ASSERT_TRUE(st.ok()) << st;
+  for (bool share : {true, false}) {
+    auto policy = lib.compile({"baseline"}, share);
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    CompiledPolicy::Scratch scratch;
+    std::vector<v1::Finding> out;
+    policy->evaluate(cleanInput(), testNow(), scratch, out);
+    std::map<std::string, std::string> evidence;
+    for (const auto& f : out) evidence[f.rule_id()] = f.evidence();
+    // TLS 1.2 (position 4) has two suites, TLS 1.3 (position 5) one.
+    EXPECT_EQ(evidence["site-a"], "0; 1") << share;
+    EXPECT_EQ(evidence["site-b"], "4; 5") << share;
+    EXPECT_EQ(evidence["site-c"], "0; 1") << share;
+  }
 }
 
 }  // namespace
