@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 
 #include "collectors/discovery/discovery.h"
 #include "collectors/net/targets.h"
@@ -54,10 +55,12 @@ class HostAssembler {
       identifyFromReport(report, asset, *asset.mutable_services(service_index));
       service = asset.services(service_index);
     } else {
-      service.set_port(report.target().port());
-      service.set_transport("tcp");
-      service.set_tls(report.reachable() && report.versions_size() > 0);
-      if (service.tls()) service.set_protocol("tls");
+      // A direct endpoint: the asset learns its service from the probe.
+      auto* added = asset.add_services();
+      added->set_port(report.target().port());
+      added->set_transport("tcp");
+      identifyFromReport(report, asset, *added);
+      service = *added;
     }
     service.clear_report_index();
     auto* sr = current_->add_services();
@@ -119,11 +122,21 @@ absl::StatusOr<storage::WorkItemCounts> runWorkItem(const WorkItemRequest& req,
     return absl::InvalidArgumentError("profile '" + profile +
                                       "': " + std::string(policy.status().message()));
   }
-  auto specs = net::parseTargets({req.item.target()});
+  // One target, or several endpoints of one host separated by spaces (work_plan.h).
+  std::vector<std::string> words;
+  {
+    std::istringstream in(req.item.target());
+    std::string w;
+    while (in >> w) words.push_back(w);
+  }
+  auto specs = net::parseTargets(words);
   if (!specs.ok()) return absl::InvalidArgumentError(specs.status().message());
-  if (specs->size() != 1) {
+  if (specs->empty()) return absl::InvalidArgumentError("work item without a target");
+  bool endpoints = true;
+  for (const auto& t : *specs) endpoints = endpoints && !t.isNetwork() && (t.port || !t.scheme.empty());
+  if (specs->size() > 1 && !endpoints) {
     return absl::InvalidArgumentError("work item target '" + req.item.target() +
-                                      "' is not one target");
+                                      "' mixes endpoints with hosts or blocks");
   }
   const net::TargetSpec& spec = specs->front();
   const Politeness& pol = cfg.politeness;
@@ -153,9 +166,9 @@ absl::StatusOr<storage::WorkItemCounts> runWorkItem(const WorkItemRequest& req,
   std::vector<v1::Asset> assets;
   // Which asset and service each probed endpoint belongs to.
   std::map<std::string, std::pair<size_t, int>> owner;
-  if (spec.port || !spec.scheme.empty()) {
-    // A single endpoint: probed directly; its asset is the address it resolved to.
-    s.targets.push_back(spec);
+  if (endpoints) {
+    // Endpoints: probed directly; their asset is the address they resolved to.
+    for (const auto& t : *specs) s.targets.push_back(t);
   } else {
     DiscoveryArgs dargs;
     dargs.exclude = {req.scan.exclude().begin(), req.scan.exclude().end()};
@@ -219,24 +232,28 @@ absl::StatusOr<storage::WorkItemCounts> runWorkItem(const WorkItemRequest& req,
 
   absl::Status sink_status;
   std::optional<size_t> current;
+  std::string current_direct;  // address of the direct endpoints' host being assembled
   auto on_report = [&](v1::TlsReport&& report) {
     if (env.metrics != nullptr) env.metrics->probeFinished(report);
     if (!sink_status.ok()) return;
     auto it = owner.find(endpointKey(report.target().ip(), report.target().port()));
     if (it == owner.end()) {
-      // A direct endpoint: its own asset, named by the address it resolved to.
-      v1::Asset asset;
+      // A direct endpoint: the asset is the address it resolved to; the endpoints of one host
+      // arrive one after the other and are stored together.
       std::string ip = report.target().ip().empty() ? report.target().host() : report.target().ip();
       if (ip.empty()) return;
-      asset.add_addresses(ip);
-      if (!report.target().host().empty() && report.target().host() != ip) {
-        asset.set_hostname(report.target().host());
+      if (current_direct != ip) {
+        v1::Asset asset;
+        asset.add_addresses(ip);
+        if (!report.target().host().empty() && report.target().host() != ip) {
+          asset.set_hostname(report.target().host());
+        }
+        asset.add_discovered_by("tcp");
+        current.reset();
+        current_direct = ip;
+        sink_status = hosts.begin(std::move(asset));
       }
-      asset.add_discovered_by("tcp");
-      current.reset();
-      sink_status = hosts.begin(std::move(asset));
       if (sink_status.ok()) hosts.add(std::move(report), -1);
-      if (sink_status.ok()) sink_status = hosts.flush();
       return;
     }
     if (current != it->second.first) {

@@ -1,5 +1,7 @@
 #include "scanner/daemon/work_plan.h"
 
+#include <algorithm>
+
 #include "collectors/net/targets.h"
 
 namespace tlsaudit::scanner {
@@ -30,7 +32,21 @@ absl::StatusOr<std::vector<std::string>> splitIntoWorkItems(const std::vector<st
     out.push_back(std::move(item));
     return absl::OkStatus();
   };
+  // Endpoints of one host (host:port, scheme://host) share an item, so the host's services are
+  // stored together, in one transaction; the item lists them separated by spaces.
+  std::vector<std::pair<std::string, std::string>> endpoint_items;  // host, item text
   for (const auto& t : *specs) {
+    if (!t.isNetwork() && (t.port || !t.scheme.empty())) {
+      auto it = std::find_if(endpoint_items.begin(), endpoint_items.end(),
+                             [&](const auto& e) { return e.first == t.host; });
+      if (it != endpoint_items.end() && std::count(it->second.begin(), it->second.end(), ' ') <
+                                            static_cast<long>(kMaxEndpointsPerItem) - 1) {
+        it->second += " " + t.original;
+        continue;
+      }
+      endpoint_items.emplace_back(t.host, t.original);
+      continue;
+    }
     if (!t.isNetwork() || t.network_size <= addresses_per_item) {
       if (auto st = add(t.original); !st.ok()) return st;
       continue;
@@ -53,6 +69,9 @@ absl::StatusOr<std::vector<std::string>> splitIntoWorkItems(const std::vector<st
       }
       if (auto st = add(std::move(item)); !st.ok()) return st;
     }
+  }
+  for (auto& [host, item] : endpoint_items) {
+    if (auto st = add(std::move(item)); !st.ok()) return st;
   }
   return out;
 }

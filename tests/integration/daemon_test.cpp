@@ -26,12 +26,13 @@ using Json = nlohmann::json;
 constexpr const char* kViewer = "viewer-token-7d1e0c2b9a";
 constexpr const char* kOperator = "operator-token-5f3a8e71c4";
 
-std::unique_ptr<Server> legacyServer() {
+std::unique_ptr<Server> legacyServer(const std::string& host = "127.0.0.1") {
   // A legacy phone: TLS 1.0 only, RSA key exchange, MD5-signed 1024-bit chain to a vendor root
   // valid until 2035.
   return startOpensslServer({"-tls1", "-cipher", "AES128-SHA:AES256-SHA:@SECLEVEL=0", "-cert",
                              "md5-leaf.crt", "-key", "md5-leaf.key", "-cert_chain",
-                             "md5-root.crt", "-www"});
+                             "md5-root.crt", "-www"},
+                            host);
 }
 
 std::unique_ptr<Server> modernServer() {
@@ -161,8 +162,9 @@ TEST(Daemon, ScanFindingsWatchRescanAndMetrics) {
   auto metrics = d.httpGet("/metrics");
   EXPECT_THAT(metrics.out, HasSubstr("200"));
   EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_probes_total 4"));
-  EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_work_items_total{result=\"done\"} 4"));
-  EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_database_write_seconds_count 4"));
+  // Both endpoints are on one host: one work item and one stored host result per scan.
+  EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_work_items_total{result=\"done\"} 2"));
+  EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_database_write_seconds_count 2"));
   EXPECT_THAT(metrics.out, HasSubstr("tlsaudit_grpc_requests_total{code=\"OK\",method=\"StartScan\"} 2"));
   auto health = d.httpGet("/healthz");
   EXPECT_THAT(health.out, HasSubstr("200"));
@@ -246,17 +248,20 @@ TEST(Daemon, TokensRolesBadRequestsAndPythonReflection) {
   EXPECT_THAT(py_viewer.out, HasSubstr("PERMISSION_DENIED"));
 }
 
-// The scan's endpoints: quick legacy servers and silent ones that hold a work item for the
-// probe deadline, so the daemon can be killed with items done, running and pending.
+// The scan's endpoints, each on a loopback address of its own (one work item per host):
+// quick legacy servers and silent ones that hold a work item for the probe deadline, so the
+// daemon can be killed with items done, running and pending.
 struct SlowFleet {
   std::vector<std::unique_ptr<Server>> servers;
   std::vector<std::string> targets;
   SlowFleet() {
     for (int i = 0; i < 3; ++i) {
-      servers.push_back(legacyServer());
-      targets.push_back("127.0.0.1:" + std::to_string(servers.back()->port()));
-      servers.push_back(startPythonServer("tarpit_server.py", {"--max-seconds", "300"}));
-      targets.push_back("127.0.0.1:" + std::to_string(servers.back()->port()));
+      std::string a = "127.0.8." + std::to_string(2 * i + 1);
+      std::string b = "127.0.8." + std::to_string(2 * i + 2);
+      servers.push_back(legacyServer(a));
+      targets.push_back(a + ":" + std::to_string(servers.back()->port()));
+      servers.push_back(startPythonServer("tarpit_server.py", {"--max-seconds", "300"}, b));
+      targets.push_back(b + ":" + std::to_string(servers.back()->port()));
     }
   }
   bool ok() const {

@@ -19,7 +19,15 @@ TEST(WorkPlan, SmallTargetsStayWhole) {
   auto items = splitIntoWorkItems({"10.1.0.0/24", "192.0.2.7:443", "phone.example", "10.0.0.5"},
                                   256);
   ASSERT_TRUE(items.ok()) << items.status();
-  EXPECT_THAT(*items, ElementsAre("10.1.0.0/24", "192.0.2.7:443", "phone.example", "10.0.0.5"));
+  EXPECT_THAT(*items, ElementsAre("10.1.0.0/24", "phone.example", "10.0.0.5", "192.0.2.7:443"));
+}
+
+TEST(WorkPlan, EndpointsOfOneHostShareAnItem) {
+  auto items = splitIntoWorkItems(
+      {"192.0.2.7:443", "192.0.2.8:443", "sips://192.0.2.7", "192.0.2.7:8443"}, 256);
+  ASSERT_TRUE(items.ok()) << items.status();
+  EXPECT_THAT(*items,
+              ElementsAre("192.0.2.7:443 sips://192.0.2.7 192.0.2.7:8443", "192.0.2.8:443"));
 }
 
 TEST(WorkPlan, RangesAndOddSlicesBecomeRanges) {
