@@ -27,6 +27,7 @@
 #include "scanner/alerts/http_client.h"
 #include "storage/migrator.h"
 #include "storage/pg_finding_store.h"
+#include "tests/integration/alert_receiver_fixture.h"
 #include "tests/integration/storage_fixture.h"
 
 namespace tlsaudit::itest {
@@ -68,111 +69,6 @@ std::string hmacHex(const std::string& key, const std::string& data) {
 
 // ---- receivers ------------------------------------------------------------------------------
 
-struct Request {
-  std::string method, path, body, answer;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-  bool acknowledged() const { return !answer.empty() && answer[0] == '2'; }
-};
-
-// servers/alert_receiver.py in one --mode, restartable on the same port; what every run
-// received is kept.
-class Receiver {
- public:
-  explicit Receiver(std::string mode, std::vector<std::string> extra = {})
-      : mode_(std::move(mode)), extra_(std::move(extra)) {
-    static int counter = 0;
-    control_ = scratchDir() + "/receiver-" + std::to_string(::getpid()) + "-" +
-               std::to_string(++counter) + ".control";
-    setControl("ok");
-    start();
-  }
-  ~Receiver() { stop(); }
-
-  bool start() {
-    std::vector<std::string> args = {"--mode", mode_, "--control", control_};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    // The same port as before after a restart (argparse keeps the last --port).
-    if (port_ != 0) args.insert(args.end(), {"--port", std::to_string(port_)});
-    server_ = startPythonServer("alert_receiver.py", args);
-    if (!server_->ok()) return false;
-    port_ = server_->port();
-    return true;
-  }
-  void stop() {
-    if (!server_) return;
-    earlier_ += server_->log();
-    server_.reset();
-  }
-  // How the HTTP receiver answers from now on (see alert_receiver.py).
-  void setControl(const std::string& line) {
-    std::string tmp = control_ + ".tmp";
-    std::ofstream(tmp) << line << "\n";
-    std::rename(tmp.c_str(), control_.c_str());  // atomic: a request never reads half a line
-  }
-  uint16_t port() const { return port_; }
-  std::string url(const std::string& path, const std::string& scheme = "http") const {
-    return scheme + "://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::string log() const { return earlier_ + (server_ ? server_->log() : ""); }
-
-  std::vector<Request> requests(const std::string& path = "") const {
-    std::vector<Request> out;
-    for (const auto& j : records("REQUEST ")) {
-      Request r;
-      r.method = j.value("method", "");
-      r.path = j.value("path", "");
-      r.answer =
-          j["answer"].is_number() ? std::to_string(j["answer"].get<int>()) : j.value("answer", "");
-      absl::Base64Unescape(j.value("body_b64", ""), &r.body);
-      for (const auto& h : j["headers"]) {
-        std::string name = h[0];
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = h[1];
-      }
-      if (path.empty() || r.path == path) out.push_back(std::move(r));
-    }
-    return out;
-  }
-  std::vector<Request> acknowledged(const std::string& path = "") const {
-    std::vector<Request> out;
-    for (auto& r : requests(path)) {
-      if (r.acknowledged()) out.push_back(std::move(r));
-    }
-    return out;
-  }
-  std::vector<std::string> syslogMessages() const {
-    std::vector<std::string> out;
-    for (const auto& j : records("SYSLOG ")) {
-      std::string msg;
-      absl::Base64Unescape(j.value("msg_b64", ""), &msg);
-      out.push_back(std::move(msg));
-    }
-    return out;
-  }
-
- private:
-  std::vector<nlohmann::json> records(const std::string& prefix) const {
-    std::vector<nlohmann::json> out;
-    std::istringstream in(log());
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind(prefix, 0) != 0) continue;
-      auto j = nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
-      if (!j.is_discarded()) out.push_back(std::move(j));
-    }
-    return out;
-  }
-
-  std::string mode_;
-  std::vector<std::string> extra_;
-  std::string control_;
-  std::unique_ptr<Server> server_;
-  uint16_t port_ = 0;
-  std::string earlier_;
-};
 
 std::vector<std::string> keysOf(const std::vector<Request>& requests) {
   std::vector<std::string> out;

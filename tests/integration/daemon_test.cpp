@@ -3,6 +3,7 @@
 // client and through Python grpcio learning the API by server reflection.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "storage/pg_connection.h"
+#include "tests/integration/alert_receiver_fixture.h"
 #include "tests/integration/daemon_fixture.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/snmpd_fixture.h"
@@ -501,6 +503,84 @@ TEST(Daemon, ScheduledGroupWithSnmpInventoryAndAVendorWaiver) {
   EXPECT_EQ(state["cert-sig-md5"], "OPEN") << by_vendor.dump();
   EXPECT_EQ(state["proto-tls10"], "WAIVED") << by_vendor.dump();
   std::remove(waivers.c_str());
+}
+
+std::string hmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
+}
+
+TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
+  SKIP_WITHOUT_DAEMON();
+  Receiver receiver("http");
+  ASSERT_NE(receiver.port(), 0);
+  auto legacy = legacyServer();
+  ASSERT_TRUE(legacy->ok());
+  uint16_t port = legacy->port();
+  std::string L = "127.0.0.1:" + std::to_string(port);
+  const std::string secret = "whsec-daemon-e2e-4f2a";
+  DaemonUnderTest d(trustBlock() + "alerts:\n  - name: soc\n    type: webhook\n    url: " +
+                    receiver.url("/hook") + "\n    secret: " + secret +
+                    "\n    events: [opened, resolved]\n");
+  ASSERT_TRUE(d.start());
+  auto first = d.cliJson({"scans", "start", L, "--wait"});
+  ASSERT_EQ(first.value("state", ""), "SCAN_DONE");
+  size_t opened = std::stoul(first["progress"].value("findings", "0"));
+  ASSERT_GT(opened, 3u);
+  ASSERT_TRUE(eventually([&] { return receiver.acknowledged("/hook").size() >= opened; },
+                         milliseconds(30000)))
+      << receiver.log() << d.log();
+
+  // The receiver goes down; the device is fixed and rescanned, so "resolved" alerts wait.
+  receiver.stop();
+  legacy.reset();
+  Process fixed("openssl s_server (fixed)",
+                {"openssl", "s_server", "-accept", L, "-cert", pki("rsa-leaf.crt"), "-key",
+                 pki("rsa-leaf.key"), "-www"},
+                /*keep_stdin_open=*/true);
+  ASSERT_TRUE(fixed.waitFor(std::regex("^(ACCEPT)"), milliseconds(10000))) << fixed.log();
+  auto second = d.cliJson({"scans", "start", L, "--wait"});
+  ASSERT_EQ(second.value("state", ""), "SCAN_DONE");
+  std::this_thread::sleep_for(milliseconds(2000));  // attempts fail while it is down
+  ASSERT_TRUE(receiver.start());
+
+  auto db = storage::PgConnection::connect({.dsn = d.dsn()});
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto keys = (*db)->exec("SELECT idempotency_key::text FROM alert_outbox WHERE kind IN"
+                          " ('finding.opened', 'finding.resolved') ORDER BY id");
+  ASSERT_TRUE(keys.ok());
+  std::set<std::string> expected;
+  for (int i = 0; i < keys->rows(); ++i) expected.insert(keys->str(i, 0));
+  ASSERT_GT(expected.size(), opened) << "no resolved events were written";
+  ASSERT_TRUE(eventually([&] { return receiver.acknowledged("/hook").size() >= expected.size(); },
+                         milliseconds(90000)))
+      << receiver.log();
+
+  std::map<std::string, int> per_key;
+  std::set<std::string> kinds;
+  for (const auto& r : receiver.acknowledged("/hook")) {
+    ++per_key[r.header("idempotency-key")];
+    EXPECT_EQ(r.header("x-tlsaudit-signature"), "sha256=" + hmacSha256Hex(secret, r.body));
+    auto body = Json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(body.is_discarded()) << r.body;
+    kinds.insert(body.value("event", ""));
+  }
+  std::set<std::string> got;
+  for (const auto& [key, n] : per_key) {
+    got.insert(key);
+    EXPECT_EQ(n, 1) << "key " << key << " acknowledged " << n << " times";
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(kinds, (std::set<std::string>{"opened", "resolved"}));
 }
 
 }  // namespace
