@@ -13,8 +13,10 @@ PACKAGES=(
   libyaml-cpp-dev libre2-dev
   # storage: the PostgreSQL client library
   libpq-dev
-  # tests: GoogleTest, Python test servers, process tools
-  libgtest-dev libgmock-dev python3 procps
+  # the daemon: gRPC API (C++ library, protoc plugin), Prometheus metrics, sd_notify
+  libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsystemd-dev
+  # tests: GoogleTest, Python test servers, process tools; Python grpcio for the API test
+  libgtest-dev libgmock-dev python3 procps python3-grpcio python3-protobuf
   # SARIF output is validated against a JSON schema in the tests
   python3-jsonschema
   # a real PostgreSQL for STARTTLS tests (and storage)
@@ -25,6 +27,8 @@ PACKAGES=(
   libsnmp-dev snmpd snmp
   # benchmarks: peer tools (sslscan, testssl.sh, nmap), loopback-only namespaces, peak RSS
   sslscan testssl.sh nmap util-linux iproute2 time bc
+  # daemon benchmark: nginx serving many loopback TLS endpoints
+  nginx-light
 )
 
 missing=()
@@ -41,6 +45,16 @@ if ((${#missing[@]})); then
     SUDO=
   fi
   echo "setup: installing ${missing[*]}"
+  # Packages with services (postgresql, nginx, snmpd) would start them at install: the tests and
+  # benchmarks start their own instances, on loopback, and nothing else should listen. A
+  # policy-rc.d that refuses every start is in place during the install only (Debian's
+  # invoke-rc.d and deb-systemd-invoke both honour it).
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else

@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <filesystem>
 #include <map>
+#include <sstream>
 
 namespace tlsaudit::scanner {
 namespace {
@@ -218,6 +220,64 @@ TEST_F(DaemonConfigTest, DuplicateNamesAreRefused) {
                 "  - {name: g, targets: [10.0.0.2]}\n");
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("groups[1].name: 'g' is used twice"));
+}
+
+}  // namespace
+}  // namespace tlsaudit::scanner
+
+namespace tlsaudit::scanner {
+namespace {
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The example configurations in packaging/ are what users copy: both must load.
+TEST_F(DaemonConfigTest, ShippedExamplesLoad) {
+  std::string dir = std::string(TLSAUDIT_SOURCE_DIR) + "/packaging/config/";
+  auto embedded = loadDaemonConfig(dir + "embedded.yaml", {}, [](const char*) -> const char* {
+    return nullptr;
+  });
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  EXPECT_TRUE(embedded->database.dsn.empty());
+  ASSERT_EQ(embedded->groups.size(), 1u);
+
+  // production.yaml names files under /etc/tlsaudit: the test gives it its own.
+  char tmpl[] = "/tmp/tlsaudit-prod-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string etc = tmpl;
+  std::ofstream(etc + "/grpc.crt") << "not read until the listener starts\n";
+  std::ofstream(etc + "/grpc.key") << "not read until the listener starts\n";
+  std::ofstream(etc + "/operator.token") << "operator-token-from-a-file-0123\n";
+  std::ofstream(etc + "/vendor-roots.pem") << "\n";
+  std::ofstream(etc + "/servers.txt") << "# servers\n127.0.0.1\n127.0.0.2:8443\n";
+  std::ofstream(etc + "/local-rules.yaml")
+      << "rules:\n  - id: local-test-rule\n    title: t\n    severity: low\n"
+         "    condition: tls.reachable and not tls.tls\n    rationale: r\n    remediation: m\n";
+  std::ofstream(etc + "/waivers.yaml") << "waivers: []\n";
+  std::string text = readAll(dir + "production.yaml");
+  for (size_t at; (at = text.find("/etc/tlsaudit")) != std::string::npos;) {
+    text.replace(at, std::string("/etc/tlsaudit").size(), etc);
+  }
+  env_ = {{"TLSAUDIT_DB_PASSWORD", "x"},
+          {"TLSAUDIT_VIEWER_TOKEN", "viewer-token-0123456789"},
+          {"SNMP_COMMUNITY", "community"},
+          {"SNMP_AUTH", "auth-passphrase"},
+          {"SNMP_PRIV", "priv-passphrase"},
+          {"TLSAUDIT_WEBHOOK_SECRET", "whsec"}};
+  auto prod = load(text);
+  ASSERT_TRUE(prod.ok()) << prod.status();
+  EXPECT_FALSE(prod->database.dsn.empty());
+  EXPECT_EQ(prod->grpc.tokens.size(), 2u);
+  EXPECT_EQ(prod->grpc.tokens[1].token, "operator-token-from-a-file-0123");
+  EXPECT_EQ(prod->groups.size(), 2u);
+  EXPECT_EQ(prod->alerts.size(), 3u);
+  EXPECT_EQ(prod->retention, std::chrono::hours(400 * 24));
+  std::error_code ec;
+  std::filesystem::remove_all(etc, ec);
 }
 
 }  // namespace
