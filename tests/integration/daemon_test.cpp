@@ -505,6 +505,71 @@ TEST(Daemon, ScheduledGroupWithSnmpInventoryAndAVendorWaiver) {
   std::remove(waivers.c_str());
 }
 
+TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
+  SKIP_WITHOUT_DAEMON();
+  SKIP_WITHOUT_POSTGRES();
+  // An external PostgreSQL both daemons use (database.dsn): no embedded cluster.
+  PostgresCluster pg(
+      PostgresCluster::Options{.tcp = false, .server_certificate = false, .settings = {}});
+  ASSERT_TRUE(pg.ok());
+  SlowFleet fleet;
+  ASSERT_TRUE(fleet.ok());
+  std::string targets;
+  for (const auto& t : fleet.targets) targets += (targets.empty() ? "" : ", ") + t;
+  std::string config = "database: {dsn: \"" + pg.dsn() + "\"}\n" + kSlowConfig +
+                       "groups:\n  - name: fleet\n    targets: [" + targets +
+                       "]\n    schedule: {every: 1h}\n";
+  DaemonUnderTest a(config), b(config);
+  ASSERT_TRUE(a.start());
+  ASSERT_TRUE(b.start());
+  Json scans;
+  ASSERT_TRUE(eventually(
+      [&] {
+        scans = a.cliJson({"scans", "list", "--group", "fleet"});
+        return !scans["scans"].empty() && scans["scans"][0].value("state", "") == "SCAN_DONE";
+      },
+      milliseconds(60000)))
+      << scans.dump() << a.log() << b.log();
+  // Both daemons run the schedule; it started one scan.
+  EXPECT_EQ(scans["scans"].size(), 1u) << scans.dump();
+  auto db = storage::PgConnection::connect({.dsn = pg.dsn()});
+  ASSERT_TRUE(db.ok()) << db.status();
+  // Both took part: the items were claimed by two owners, each item done once.
+  EXPECT_EQ(count(**db, "SELECT count(DISTINCT split_part(lease_owner, '/', 2)) FROM"
+                        " scan_work_items WHERE state = 3"),
+            2);
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM scan_work_items WHERE state = 3"), 6);
+  EXPECT_EQ(count(**db, "SELECT max(attempts) FROM scan_work_items"), 1);
+
+  // Cancel: pending items are never started, the running ones stop at their next checkpoint.
+  std::vector<std::string> args = {"scans", "start"};
+  args.insert(args.end(), fleet.targets.begin(), fleet.targets.end());
+  std::string id = a.cliJson(args).value("id", "");
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto s = b.cliJson({"scans", "status", id});
+        return std::stoi(s["progress"].value("workItemsRunning", "0")) >= 1;
+      },
+      milliseconds(30000)));
+  auto cancelled = b.cliJson({"scans", "cancel", id});
+  EXPECT_EQ(cancelled.value("state", ""), "SCAN_CANCELLED") << cancelled.dump();
+  EXPECT_GE(std::stoi(cancelled["progress"].value("workItemsCancelled", "0")), 3);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return a.log().find("lease lost") != std::string::npos ||
+               b.log().find("lease lost") != std::string::npos;
+      },
+      milliseconds(20000)));
+  // No item of the cancelled scan is claimed again.
+  std::this_thread::sleep_for(milliseconds(3000));
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM scan_work_items WHERE scan_id = " + id +
+                            " AND state IN (1, 2)"),
+            0);
+  auto after = a.cliJson({"scans", "status", id});
+  EXPECT_EQ(after.value("state", ""), "SCAN_CANCELLED");
+}
+
 std::string hmacSha256Hex(const std::string& key, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
