@@ -402,9 +402,18 @@ int Daemon::run() {
   }
   if (exit_code == 0) {
     if (!options_.ready_file.empty()) {
+      // The address a local client dials: the listen host (a wildcard becomes loopback) with
+      // the port actually bound (":0" lets the OS choose).
+      auto dial = [](const std::string& listen, int port) {
+        std::string host = listen.substr(0, listen.rfind(':'));
+        if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+        if (host == "[::]") host = "[::1]";
+        return host + ":" + std::to_string(port);
+      };
+      auto cfg = config();
       std::ofstream out(options_.ready_file + ".tmp");
-      out << "grpc=127.0.0.1:" << api_->port();
-      if (metrics_server_) out << " metrics=127.0.0.1:" << metrics_server_->port();
+      out << "grpc=" << dial(cfg->grpc.listen, api_->port());
+      if (metrics_server_) out << " metrics=" << dial(cfg->metrics.listen, metrics_server_->port());
       out << "\n";
       out.close();
       std::rename((options_.ready_file + ".tmp").c_str(), options_.ready_file.c_str());

@@ -142,11 +142,14 @@ void WorkerPool::work(size_t index) {
     storage::PgScanQueue queue(*c);
     auto claimed = queue.claim(options_.owner, 1, options_.lease);
     if (!claimed.ok()) {
-      db_ok_ = !retryable(claimed.status());
-      spdlog::warn("worker {}: claim failed: {}", index, std::string(claimed.status().message()));
+      // Logged when it starts failing, not at every poll of an outage.
+      if (db_ok_.exchange(!retryable(claimed.status()))) {
+        spdlog::warn("worker {}: claim failed: {}", index, std::string(claimed.status().message()));
+      }
       sleepUnlessStopping(options_.idle_poll);
       continue;
     }
+    if (!db_ok_.exchange(true)) spdlog::info("worker {}: the database answers again", index);
     if (claimed->empty()) {
       // Jitter keeps several idle daemons from polling in step.
       auto jitter = std::chrono::milliseconds(rng() % (options_.idle_poll.count() / 4 + 1));
