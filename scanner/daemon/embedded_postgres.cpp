@@ -26,25 +26,6 @@ constexpr size_t kMaxSocketPath = 107;
 // Only names the socket file (.s.PGSQL.5432) in a folder of the cluster's own: no TCP.
 constexpr int kSocketPort = 5432;
 
-std::string newestBinDir() {
-  std::string best;
-  int best_version = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    std::string bin = entry.path().string() + "/bin";
-    if (::access((bin + "/initdb").c_str(), X_OK) != 0 ||
-        ::access((bin + "/pg_ctl").c_str(), X_OK) != 0) {
-      continue;
-    }
-    int version = std::atoi(entry.path().filename().c_str());
-    if (version > best_version) {
-      best_version = version;
-      best = bin;
-    }
-  }
-  return best;
-}
-
 std::string tail(const std::string& path, size_t bytes = 2000) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
@@ -125,13 +106,32 @@ absl::Status makeOwnedDir(const std::string& dir, const std::optional<RunAsUser>
 
 }  // namespace
 
+std::string newestPostgresBinDir() {
+  std::string best;
+  int best_version = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+    std::string bin = entry.path().string() + "/bin";
+    if (::access((bin + "/initdb").c_str(), X_OK) != 0 ||
+        ::access((bin + "/pg_ctl").c_str(), X_OK) != 0) {
+      continue;
+    }
+    int version = std::atoi(entry.path().filename().c_str());
+    if (version > best_version) {
+      best_version = version;
+      best = bin;
+    }
+  }
+  return best;
+}
+
 absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::start(
     EmbeddedPostgresOptions options) {
   std::unique_ptr<EmbeddedPostgres> pg(new EmbeddedPostgres());
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
-  pg->bin_ = options.bin_dir.empty() ? newestBinDir() : options.bin_dir;
+  pg->bin_ = options.bin_dir.empty() ? newestPostgresBinDir() : options.bin_dir;
   if (pg->bin_.empty() || ::access((pg->bin_ + "/pg_ctl").c_str(), X_OK) != 0 ||
       ::access((pg->bin_ + "/initdb").c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(

@@ -55,4 +55,8 @@ class EmbeddedPostgres {
   bool adopted_ = false;
 };
 
+// The newest installed PostgreSQL server binaries (/usr/lib/postgresql/N/bin holding initdb and
+// pg_ctl); "" when there are none.
+std::string newestPostgresBinDir();
+
 }  // namespace tlsaudit::scanner

@@ -1,5 +1,7 @@
 #include "tests/integration/harness.h"
 
+#include "scanner/daemon/embedded_postgres.h"
+
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -770,25 +772,8 @@ ClosedPort::~ClosedPort() {
 namespace tlsaudit::itest {
 namespace {
 
-// initdb and pg_ctl of the newest PostgreSQL installed ("" when none is).
-std::string postgresBinDir() {
-  std::string best;
-  int best_version = -1;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
-    std::string bin = entry.path().string() + "/bin";
-    if (::access((bin + "/initdb").c_str(), X_OK) != 0 ||
-        ::access((bin + "/pg_ctl").c_str(), X_OK) != 0) {
-      continue;
-    }
-    int version = std::atoi(entry.path().filename().c_str());
-    if (version > best_version) {
-      best_version = version;
-      best = bin;
-    }
-  }
-  return best;
-}
+// initdb and pg_ctl of the newest PostgreSQL installed ("" when none is): the daemon's lookup.
+std::string postgresBinDir() { return scanner::newestPostgresBinDir(); }
 
 // A port on 127.0.0.1 that was free a moment ago (postgres cannot bind port 0 and report it).
 uint16_t freePort() {
