@@ -19,6 +19,7 @@
 #include "collectors/net/peer_text.h"
 #include "collectors/net/port_probe.h"
 #include "collectors/net/probe_socket.h"
+#include "collectors/net/subnet_gate.h"
 #include "collectors/snmp/inventory.h"
 #include "collectors/tls/openssl_handshake.h"
 
@@ -123,7 +124,7 @@ struct PortSweep {
 // A connect still in flight and the permit it holds.
 struct InFlight {
   uint16_t port = 0;
-  std::optional<net::ConnectionGate::Permit> permit;
+  net::SubnetGate::Permit permit;
   net::ConnectSweeper::Started probe;
 };
 
@@ -186,7 +187,7 @@ class Engine {
         client_(client),
         // Per-host limits are enforced by each host's own lanes (one task owns an address);
         // the gate adds the shared ones: per subnet and probes per second.
-        gate_(1u << 20, o.rate, o.per_subnet),
+        gate_(o.per_subnet, o.rate),
         gated_(o.rate > 0 || o.per_subnet > 0),
         order_(targets.size(), o.seed ? o.seed : std::random_device{}()) {}
 
@@ -240,9 +241,9 @@ class Engine {
   }
 
   // The per-subnet and rate limits, when any is set; otherwise nothing to wait for.
-  awaitable<std::optional<net::ConnectionGate::Permit>> gate(const Address& a) {
-    if (!gated_) co_return std::nullopt;
-    co_return co_await gate_.acquire(hostText(a));
+  awaitable<net::SubnetGate::Permit> gate(const Address& a) {
+    if (!gated_) co_return net::SubnetGate::Permit();
+    co_return co_await gate_.acquire(a);
   }
 
   // The next address for `shard`: from its batch, refilled from the shared order (then the
@@ -415,8 +416,8 @@ class Engine {
   awaitable<std::optional<InFlight>> probeUntilPending(Address a, Shard& shard, PortSweep& s) {
     while (s.next < o_.tcp_ports.size()) {
       uint16_t port = o_.tcp_ports[s.next++];
-      std::optional<net::ConnectionGate::Permit> permit;
-      if (gated_) permit = co_await gate_.acquire(hostText(a));
+      net::SubnetGate::Permit permit;
+      if (gated_) permit = co_await gate_.acquire(a);
       ++shard.tcp_probes;
       auto started = shard.sweeper.start(net::tcp::endpoint(a, port), o_.retries);
       if (!started.done()) co_return InFlight{port, std::move(permit), std::move(started)};
@@ -432,7 +433,7 @@ class Engine {
     std::optional<InFlight> current = std::move(first);
     while (current) {
       auto r = co_await shard.sweeper.finish(std::move(current->probe));
-      current->permit.reset();
+      current->permit = net::SubnetGate::Permit();
       noteTcp(a, current->port, r, shard, s);
       current = co_await probeUntilPending(a, shard, s);
     }
@@ -841,7 +842,7 @@ class Engine {
   const net::AddressSpace& scope_;
   const DiscoveryOptions& o_;
   snmp::SnmpClient* client_;
-  net::ConnectionGate gate_;
+  net::SubnetGate gate_;
   bool gated_;
   std::optional<asio::io_context::executor_type> snmp_executor_;
   std::vector<std::unique_ptr<Shard>> shards_;  // one per thread

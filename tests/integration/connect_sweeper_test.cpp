@@ -200,5 +200,34 @@ TEST(ConnectSweeperTest, DiscoverMixesImmediateAnswersWithDeadlinesUnderPerHost)
   ::close(unbound);
 }
 
+// Two hosts of one /24, each with a silent port: --per-subnet 1 allows one connection into the
+// /24 at a time, so the two deadlines come one after the other; --per-subnet 0 waits for both at
+// once. The refused ports of each host are answered either way.
+TEST(ConnectSweeperTest, DiscoverHonoursPerSubnetWithConnectsInFlight) {
+  Listener silent_a("127.0.7.80", true), silent_b("127.0.7.81", true);
+  ASSERT_TRUE(silent_a.port() && silent_b.port());
+  std::string a = std::to_string(silent_a.port()), b = std::to_string(silent_b.port());
+  for (const char* per_subnet : {"1", "0"}) {
+    auto r = runTlsaudit(
+        {"discover", "127.0.7.80-81", "--ports", a + "," + b, "--no-sip-udp", "--no-identify",
+         "--per-subnet", per_subnet, "--timeout", "0.8", "--retries", "0", "--trace", "--stats"},
+        milliseconds(30000));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.80:" + a + " timeout (1 attempt)"));
+    EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.81:" + b + " timeout (1 attempt)"));
+    EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.80:" + b + " refused (1 attempt)"));
+    EXPECT_THAT(r.err, HasSubstr("tcp 127.0.7.81:" + a + " refused (1 attempt)"));
+    EXPECT_THAT(r.err, HasSubstr("tcp probes 4, "));
+    if (per_subnet == std::string("1")) {
+      EXPECT_GE(r.elapsed, milliseconds(1600));
+      EXPECT_LT(r.elapsed, milliseconds(3600));
+    } else {
+      // One deadline, and time to start the process.
+      EXPECT_GE(r.elapsed, milliseconds(800));
+      EXPECT_LT(r.elapsed, milliseconds(1550));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tlsaudit::itest
