@@ -165,8 +165,9 @@ struct Shard {
   uint64_t addresses = 0, tcp_probes = 0, open_ports = 0;
   // Probes answered at once since the workers last let the io_context run other handlers.
   unsigned unyielded = 0;
-  // Hosts in flight on this shard. Written by its thread only, read by the others when they
-  // run out of addresses (a host still in flight may add neighbour addresses).
+  // Hosts in flight on this shard. Written by its thread only (a load and a store, no locked
+  // instruction), read by the others when they run out of addresses (a host still in flight
+  // may add neighbour addresses).
   std::atomic<uint64_t> active{0};
 };
 
@@ -220,6 +221,8 @@ class Engine {
       out.stats.addresses += shard->addresses;
       out.stats.tcp_probes += shard->tcp_probes;
       out.stats.open_ports += shard->open_ports;
+      out.stats.tcp_answered_at_once += shard->sweeper.immediateAnswers();
+      out.stats.tcp_sockets += shard->sweeper.socketsOpened();
     }
     out.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     out.warnings.assign(warnings_.begin(), warnings_.end());
@@ -357,14 +360,21 @@ class Engine {
       // Ports are probed here while the kernel answers at once; each connect still in flight
       // gets a lane that waits for it and then claims further ports. At most per_host lanes,
       // so at most per_host connections to this address at any time.
-      while (tcp.lanes < o_.per_host) {
-        auto pending = co_await probeUntilPending(a, shard, tcp);
-        if (!pending) break;
-        ++tcp.lanes;
-        join();
-        asio::co_spawn(ex, tcpLane(a, shard, tcp, std::move(*pending)), done);
+      // Children refer to this frame: whatever happens here, wait for them before leaving.
+      std::exception_ptr failure;
+      try {
+        while (tcp.lanes < o_.per_host) {
+          auto pending = co_await probeUntilPending(a, shard, tcp);
+          if (!pending) break;
+          ++tcp.lanes;
+          join();
+          asio::co_spawn(ex, tcpLane(a, shard, tcp, std::move(*pending)), done);
+        }
+      } catch (...) {
+        failure = std::current_exception();
       }
       if (wg) co_await wg->wait();
+      if (failure) std::rethrow_exception(failure);
     }
     auto& open = tcp.open;
     if (snmp_work.answered) {
