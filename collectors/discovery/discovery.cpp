@@ -169,6 +169,8 @@ struct Shard {
   // instruction), read by the others when they run out of addresses (a host still in flight
   // may add neighbour addresses).
   std::atomic<uint64_t> active{0};
+  // Timers of this shard's workers that wait for work; only this shard's thread touches it.
+  std::vector<asio::steady_timer*> idle;
 };
 
 // Addresses taken from the shared order at once: one lock per batch instead of one per address.
@@ -177,6 +179,9 @@ constexpr size_t kAddressBatch = 16;
 // worker; after this many the worker lets the io_context run the rest (deadlines, sockets in
 // flight, other workers).
 constexpr unsigned kUnyieldedProbes = 32;
+// How often a worker waiting for work looks again by itself. A host that finishes while workers
+// wait wakes them when it matters (wakeIdle), so this only bounds a missed wake-up.
+constexpr std::chrono::milliseconds kIdlePoll{20};
 
 class Engine {
  public:
@@ -287,6 +292,18 @@ class Engine {
     }
   }
 
+  // Wakes the workers waiting for work on every shard. Called when a host finishes while some
+  // wait and it queued neighbour addresses or was the last one in flight: at the end of a sweep
+  // the threads finish at different moments, and the early one's workers would otherwise keep
+  // the process alive until their next poll.
+  void wakeIdle() {
+    for (auto& shard : shards_) {
+      asio::post(shard->io, [s = shard.get()] {
+        for (auto* timer : s->idle) timer->cancel();
+      });
+    }
+  }
+
   awaitable<void> worker(Shard& shard) {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer idle(ex);
@@ -295,16 +312,22 @@ class Engine {
       if (!a) {
         // Hosts still in flight may add neighbour addresses; wait for them before leaving.
         // They queue them before they leave `active`, so look once more after seeing none.
-        if (hostsInFlight() == 0 && !(a = nextAddress(shard))) {
+        // Counted as waiting before looking, so that a host finishing meanwhile wakes it.
+        ++idle_workers_;
+        bool finished = hostsInFlight() == 0 && !(a = nextAddress(shard));
+        if (!finished && !a) {
+          idle.expires_after(kIdlePoll);
+          shard.idle.push_back(&idle);
+          boost::system::error_code ec;
+          co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
+          shard.idle.erase(std::find(shard.idle.begin(), shard.idle.end(), &idle));
+        }
+        --idle_workers_;
+        if (finished) {
           workerDone();
           co_return;
         }
-        if (!a) {
-          idle.expires_after(std::chrono::milliseconds(20));
-          boost::system::error_code ec;
-          co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
-          continue;
-        }
+        if (!a) continue;
       }
       shard.active.store(shard.active.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
@@ -318,6 +341,11 @@ class Engine {
       // sees it gone.
       shard.active.store(shard.active.load(std::memory_order_relaxed) - 1,
                          std::memory_order_release);
+      // Workers wait only near the end of a sweep (a rarely written counter, cheap to read).
+      if (idle_workers_.load(std::memory_order_relaxed) > 0 &&
+          (neighbours_queued_.exchange(false) || hostsInFlight() == 0)) {
+        wakeIdle();
+      }
       if (o_.progress) {
         uint64_t done = ++done_;
         std::lock_guard lock(trace_mutex_);
@@ -782,6 +810,7 @@ class Engine {
           queued_.size() < o_.max_neighbour_targets) {
         queued_.insert(text);
         extra_.push_back(addr);
+        neighbours_queued_ = true;
         ++stats_.neighbour_targets;
         trace("neighbour " + text + " (" + n.protocol + ") added to the sweep");
       }
@@ -857,6 +886,8 @@ class Engine {
   std::optional<asio::io_context::executor_type> snmp_executor_;
   std::vector<std::unique_ptr<Shard>> shards_;  // one per thread
   std::atomic<size_t> workers_left_{0};
+  std::atomic<size_t> idle_workers_{0};         // workers waiting for work, all shards
+  std::atomic<bool> neighbours_queued_{false};  // extra_ grew since waiting workers last woke
   std::mutex mutex_;        // order_, extra_, queued_, assets_, by_mac_, warnings_
   std::mutex trace_mutex_;  // the trace and progress callbacks
   net::PermutedIndex order_;
