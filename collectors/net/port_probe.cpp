@@ -183,8 +183,8 @@ ConnectSweeper::Attempt ConnectSweeper::attempt(const tcp::endpoint& peer) {
   return {};
 }
 
-awaitable<IoResult> ConnectSweeper::await(int fd, const tcp::endpoint& peer,
-                                          std::chrono::steady_clock::time_point deadline) {
+awaitable<IoResult> ConnectSweeper::awaitAnswer(int fd, const tcp::endpoint& peer,
+                                                std::chrono::steady_clock::time_point deadline) {
   tcp::socket socket(executor_);
   boost::system::error_code ec;
   socket.assign(peer.protocol(), fd, ec);
@@ -238,7 +238,7 @@ awaitable<TcpProbeResult> ConnectSweeper::finish(Started p) {
   int fd = std::exchange(p.fd_, -1);
   auto deadline = p.deadline_;
   for (;;) {
-    out.result = co_await await(fd, p.peer_, deadline);
+    out.result = co_await awaitAnswer(fd, p.peer_, deadline);
     // Only silence deserves another try: a refusal or reset is the port's answer.
     if (out.result != IoResult::kTimeout || out.attempts > p.retries_) break;
     ++out.attempts;

@@ -101,8 +101,8 @@ class ConnectSweeper {
   Attempt attempt(const tcp::endpoint& peer);
   int openSocket(const tcp::endpoint& peer, bool& reused);
   void recycle(int fd, bool v6);
-  awaitable<IoResult> await(int fd, const tcp::endpoint& peer,
-                            std::chrono::steady_clock::time_point deadline);
+  awaitable<IoResult> awaitAnswer(int fd, const tcp::endpoint& peer,
+                                  std::chrono::steady_clock::time_point deadline);
   void link(Entry& e);
   void unlink(Entry& e);
   void expire();
