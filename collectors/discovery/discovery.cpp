@@ -19,6 +19,7 @@
 #include "collectors/net/peer_text.h"
 #include "collectors/net/port_probe.h"
 #include "collectors/net/probe_socket.h"
+#include "collectors/net/subnet_gate.h"
 #include "collectors/snmp/inventory.h"
 #include "collectors/tls/openssl_handshake.h"
 
@@ -113,6 +114,20 @@ std::pair<int, std::array<unsigned char, 16>> addressKey(const std::string& s) {
   return {1, a.to_v6().to_bytes()};
 }
 
+// One host's TCP ports, shared by the lanes that probe them.
+struct PortSweep {
+  size_t next = 0;   // index of the next port to claim
+  size_t lanes = 0;  // lanes running, each holding at most one connection
+  std::vector<uint16_t> open;
+};
+
+// A connect still in flight and the permit it holds.
+struct InFlight {
+  uint16_t port = 0;
+  net::SubnetGate::Permit permit;
+  net::ConnectSweeper::Started probe;
+};
+
 // What one host task learned before it is turned into an Asset.
 struct HostWork {
   Address address;
@@ -122,16 +137,14 @@ struct HostWork {
   bool answered = false;
 };
 
-// DiscoveryStats, updated from several threads.
+// DiscoveryStats of the UDP, SNMP and neighbour work, updated from several threads (the
+// per-address TCP counters live in each Shard).
 struct Counters {
-  std::atomic<uint64_t> addresses{0}, tcp_probes{0}, udp_probes{0}, open_ports{0}, snmp_agents{0},
-      neighbours{0}, neighbour_targets{0}, neighbours_out_of_scope{0};
+  std::atomic<uint64_t> udp_probes{0}, snmp_agents{0}, neighbours{0}, neighbour_targets{0},
+      neighbours_out_of_scope{0};
   DiscoveryStats snapshot() const {
     DiscoveryStats s;
-    s.addresses = addresses;
-    s.tcp_probes = tcp_probes;
     s.udp_probes = udp_probes;
-    s.open_ports = open_ports;
     s.snmp_agents = snmp_agents;
     s.neighbours = neighbours;
     s.neighbour_targets = neighbour_targets;
@@ -139,6 +152,36 @@ struct Counters {
     return s;
   }
 };
+
+// What one sweep thread owns: its single-threaded io_context, its connect sweeper, the addresses
+// it took from the shared order, and counters no other thread writes. Nothing here is shared on
+// the per-probe path, so two threads never contend for a lock or a cache line there.
+struct Shard {
+  explicit Shard(std::chrono::milliseconds connect_timeout)
+      : io(1), sweeper(io.get_executor(), connect_timeout) {}
+  asio::io_context io;
+  net::ConnectSweeper sweeper;
+  std::vector<Address> batch;  // taken from the order, used from the back
+  uint64_t addresses = 0, tcp_probes = 0, open_ports = 0;
+  // Probes answered at once since the workers last let the io_context run other handlers.
+  unsigned unyielded = 0;
+  // Hosts in flight on this shard. Written by its thread only (a load and a store, no locked
+  // instruction), read by the others when they run out of addresses (a host still in flight
+  // may add neighbour addresses).
+  std::atomic<uint64_t> active{0};
+  // Timers of this shard's workers that wait for work; only this shard's thread touches it.
+  std::vector<asio::steady_timer*> idle;
+};
+
+// Addresses taken from the shared order at once: one lock per batch instead of one per address.
+constexpr size_t kAddressBatch = 16;
+// Connects answered before connect() returned (a refusal from a local stack) never suspend a
+// worker; after this many the worker lets the io_context run the rest (deadlines, sockets in
+// flight, other workers).
+constexpr unsigned kUnyieldedProbes = 32;
+// How often a worker waiting for work looks again by itself. A host that finishes while workers
+// wait wakes them when it matters (wakeIdle), so this only bounds a missed wake-up.
+constexpr std::chrono::milliseconds kIdlePoll{20};
 
 class Engine {
  public:
@@ -150,7 +193,7 @@ class Engine {
         client_(client),
         // Per-host limits are enforced by each host's own lanes (one task owns an address);
         // the gate adds the shared ones: per subnet and probes per second.
-        gate_(1u << 20, o.rate, o.per_subnet),
+        gate_(o.per_subnet, o.rate),
         gated_(o.rate > 0 || o.per_subnet > 0),
         order_(targets.size(), o.seed ? o.seed : std::random_device{}()) {}
 
@@ -160,28 +203,32 @@ class Engine {
     // One single-threaded io_context per thread rather than strands on a shared one: a host's
     // coroutines then never need a strand, which halves the per-probe overhead of a sweep.
     // SNMP runs on the first context only (Net-SNMP's state is not thread-safe).
-    std::vector<std::unique_ptr<asio::io_context>> contexts;
     for (unsigned i = 0; i < threads; ++i) {
-      contexts.push_back(std::make_unique<asio::io_context>(1));
-      contexts_.push_back(contexts.back().get());
-      sweepers_.push_back(
-          std::make_unique<net::ConnectSweeper>(contexts[i]->get_executor(), o_.connect_timeout));
-      asio::co_spawn(*contexts[i], sweepers_.back()->run(), asio::detached);
+      shards_.push_back(std::make_unique<Shard>(o_.connect_timeout));
+      asio::co_spawn(shards_.back()->io, shards_.back()->sweeper.run(), asio::detached);
     }
-    snmp_executor_.emplace(contexts[0]->get_executor());
+    snmp_executor_.emplace(shards_[0]->io.get_executor());
     size_t workers = std::max<size_t>(1, o_.concurrency);
     workers_left_ = workers;
     for (size_t i = 0; i < workers; ++i) {
-      asio::co_spawn(*contexts[i % threads], worker(i % threads), asio::detached);
+      Shard& shard = *shards_[i % threads];
+      asio::co_spawn(shard.io, worker(shard), asio::detached);
     }
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) {
-      pool.emplace_back([&contexts, i] { contexts[i]->run(); });
+      pool.emplace_back([this, i] { shards_[i]->io.run(); });
     }
-    contexts[0]->run();
+    shards_[0]->io.run();
     for (auto& t : pool) t.join();
     DiscoveryResult out;
     out.stats = stats_.snapshot();
+    for (const auto& shard : shards_) {
+      out.stats.addresses += shard->addresses;
+      out.stats.tcp_probes += shard->tcp_probes;
+      out.stats.open_ports += shard->open_ports;
+      out.stats.tcp_answered_at_once += shard->sweeper.immediateAnswers();
+      out.stats.tcp_sockets += shard->sweeper.socketsOpened();
+    }
     out.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     out.warnings.assign(warnings_.begin(), warnings_.end());
     std::vector<std::pair<std::string, v1::Asset*>> sorted;
@@ -202,97 +249,167 @@ class Engine {
   }
 
   // The per-subnet and rate limits, when any is set; otherwise nothing to wait for.
-  awaitable<std::optional<net::ConnectionGate::Permit>> gate(const Address& a) {
-    if (!gated_) co_return std::nullopt;
-    co_return co_await gate_.acquire(hostText(a));
+  awaitable<net::SubnetGate::Permit> gate(const Address& a) {
+    if (!gated_) co_return net::SubnetGate::Permit();
+    co_return co_await gate_.acquire(a);
   }
 
-  std::optional<Address> nextAddress() {
-    std::lock_guard lock(mutex_);
+  // The next address for `shard`: from its batch, refilled from the shared order (then the
+  // neighbour addresses) under the lock, kAddressBatch at a time.
+  std::optional<Address> nextAddress(Shard& shard) {
     // A stopped sweep starts no new address; those in flight finish within their deadlines.
-    if (o_.stop && o_.stop()) return std::nullopt;
-    while (auto index = order_.next()) {
-      auto a = targets_.at(*index);
-      if (!targets_.excluded(a)) return a;
+    if (o_.stop && o_.stop()) {
+      shard.batch.clear();
+      return std::nullopt;
     }
-    if (!extra_.empty()) {
-      auto a = extra_.front();
-      extra_.pop_front();
-      return a;
+    if (shard.batch.empty()) {
+      std::lock_guard lock(mutex_);
+      while (shard.batch.size() < kAddressBatch) {
+        auto index = order_.next();
+        if (!index) break;
+        auto a = targets_.at(*index);
+        if (!targets_.excluded(a)) shard.batch.push_back(a);
+      }
+      // Kept in the order's sequence: the batch is used from the back.
+      std::reverse(shard.batch.begin(), shard.batch.end());
+      if (shard.batch.empty() && !extra_.empty()) {
+        shard.batch.push_back(extra_.front());
+        extra_.pop_front();
+      }
+      if (shard.batch.empty()) return std::nullopt;
     }
-    return std::nullopt;
+    Address a = shard.batch.back();
+    shard.batch.pop_back();
+    return a;
+  }
+
+  uint64_t hostsInFlight() const {
+    uint64_t n = 0;
+    for (const auto& shard : shards_) n += shard->active.load();
+    return n;
   }
 
   // The last worker to leave stops every context's connect sweeper, so io_context::run ends.
   void workerDone() {
     if (--workers_left_ != 0) return;
-    for (size_t i = 0; i < contexts_.size(); ++i) {
-      asio::post(*contexts_[i], [s = sweepers_[i].get()] { s->stop(); });
+    for (auto& shard : shards_) {
+      asio::post(shard->io, [s = &shard->sweeper] { s->stop(); });
     }
   }
 
-  awaitable<void> worker(size_t context) {
+  // Wakes the workers waiting for work on every shard. Called when a host finishes while some
+  // wait and it queued neighbour addresses or was the last one in flight: at the end of a sweep
+  // the threads finish at different moments, and the early one's workers would otherwise keep
+  // the process alive until their next poll.
+  void wakeIdle() {
+    for (auto& shard : shards_) {
+      asio::post(shard->io, [s = shard.get()] {
+        for (auto* timer : s->idle) timer->cancel();
+      });
+    }
+  }
+
+  awaitable<void> worker(Shard& shard) {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer idle(ex);
     for (;;) {
-      auto a = nextAddress();
+      auto a = nextAddress(shard);
       if (!a) {
         // Hosts still in flight may add neighbour addresses; wait for them before leaving.
-        if (active_ == 0) {
+        // They queue them before they leave `active`, so look once more after seeing none.
+        // Counted as waiting before looking, so that a host finishing meanwhile wakes it.
+        ++idle_workers_;
+        bool finished = hostsInFlight() == 0 && !(a = nextAddress(shard));
+        if (!finished && !a) {
+          idle.expires_after(kIdlePoll);
+          shard.idle.push_back(&idle);
+          boost::system::error_code ec;
+          co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
+          shard.idle.erase(std::find(shard.idle.begin(), shard.idle.end(), &idle));
+        }
+        --idle_workers_;
+        if (finished) {
           workerDone();
           co_return;
         }
-        idle.expires_after(std::chrono::milliseconds(20));
-        boost::system::error_code ec;
-        co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
-        continue;
+        if (!a) continue;
       }
-      ++active_;
+      shard.active.store(shard.active.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
       try {
-        co_await probeHost(*a, context);
+        co_await probeHost(*a, shard);
       } catch (const std::exception& e) {
         std::lock_guard lock(mutex_);
         warnings_.insert("internal error while probing " + hostText(*a) + ": " + e.what());
       }
-      --active_;
-      uint64_t done = ++done_;
+      // Release: whatever this host queued (neighbour addresses) is visible to a thread that
+      // sees it gone.
+      shard.active.store(shard.active.load(std::memory_order_relaxed) - 1,
+                         std::memory_order_release);
+      // Workers wait only near the end of a sweep (a rarely written counter, cheap to read).
+      if (idle_workers_.load(std::memory_order_relaxed) > 0 &&
+          (neighbours_queued_.exchange(false) || hostsInFlight() == 0)) {
+        wakeIdle();
+      }
       if (o_.progress) {
+        uint64_t done = ++done_;
         std::lock_guard lock(trace_mutex_);
         o_.progress(done, targets_.size() + stats_.neighbour_targets);
+      }
+      if (shard.unyielded >= kUnyieldedProbes) {
+        shard.unyielded = 0;
+        co_await asio::post(ex, use_awaitable);
       }
     }
   }
 
-  awaitable<void> probeHost(Address a, size_t context) {
-    ++stats_.addresses;
+  awaitable<void> probeHost(Address a, Shard& shard) {
+    ++shard.addresses;
     HostWork w;
     w.address = a;
     auto ex = co_await asio::this_coro::executor;
-    std::vector<uint16_t> open;
+    PortSweep tcp;
     HostWork snmp_work;
     {
-      WaitGroup wg(ex);
-      auto done = asio::bind_executor(ex, [&wg](std::exception_ptr) { wg.done(); });
-      // per_host lanes share the port list: at most per_host connections to this address.
-      size_t next_port = 0;
-      size_t lanes = std::min(o_.per_host, o_.tcp_ports.size());
-      for (size_t i = 0; i < lanes; ++i) {
-        wg.add();
-        asio::co_spawn(ex, tcpLane(a, context, next_port, open), done);
-      }
+      // Child tasks (SIP, SNMP, TCP connects still in flight) report here; a host whose every
+      // probe was answered at once never builds it.
+      std::optional<WaitGroup> wg;
+      auto done = asio::bind_executor(ex, [&wg](std::exception_ptr) { wg->done(); });
+      auto join = [&wg, &ex]() {
+        if (!wg) wg.emplace(ex);
+        wg->add();
+      };
       if (o_.sip_udp) {
-        wg.add();
+        join();
         asio::co_spawn(ex, probeSipUdp(a, w), done);
       }
       if (client_ && !o_.snmp_credentials.empty()) {
         // Net-SNMP's process-wide state lives on one thread (snmp_client.h). It fills its own
         // HostWork, folded in below, so the two threads never touch the same object.
         snmp_work.address = a;
-        wg.add();
+        join();
         asio::co_spawn(*snmp_executor_, probeSnmp(a, snmp_work), done);
       }
-      co_await wg.wait();
+      // Ports are probed here while the kernel answers at once; each connect still in flight
+      // gets a lane that waits for it and then claims further ports. At most per_host lanes,
+      // so at most per_host connections to this address at any time.
+      // Children refer to this frame: whatever happens here, wait for them before leaving.
+      std::exception_ptr failure;
+      try {
+        while (tcp.lanes < o_.per_host) {
+          auto pending = co_await probeUntilPending(a, shard, tcp);
+          if (!pending) break;
+          ++tcp.lanes;
+          join();
+          asio::co_spawn(ex, tcpLane(a, shard, tcp, std::move(*pending)), done);
+        }
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (wg) co_await wg->wait();
+      if (failure) std::rethrow_exception(failure);
     }
+    auto& open = tcp.open;
     if (snmp_work.answered) {
       w.answered = true;
       foldInto(w.asset, std::move(snmp_work.asset));
@@ -336,25 +453,45 @@ class Engine {
     merge(hostText(a), std::move(w.asset));
   }
 
-  awaitable<void> tcpLane(Address a, size_t context, size_t& next_port,
-                          std::vector<uint16_t>& open) {
-    while (next_port < o_.tcp_ports.size()) {
-      uint16_t port = o_.tcp_ports[next_port++];
-      co_await probeTcp(a, context, port, open);
+  // Claims and probes this host's ports while the kernel answers them at once; returns the
+  // first connect still in flight (the caller waits for it), or nothing once every port is
+  // claimed.
+  awaitable<std::optional<InFlight>> probeUntilPending(Address a, Shard& shard, PortSweep& s) {
+    while (s.next < o_.tcp_ports.size()) {
+      uint16_t port = o_.tcp_ports[s.next++];
+      net::SubnetGate::Permit permit;
+      if (gated_) permit = co_await gate_.acquire(a);
+      ++shard.tcp_probes;
+      auto started = shard.sweeper.start(net::tcp::endpoint(a, port), o_.retries);
+      if (!started.done()) co_return InFlight{port, std::move(permit), std::move(started)};
+      ++shard.unyielded;
+      noteTcp(a, port, started.result(), shard, s);
     }
+    co_return std::nullopt;
   }
 
-  awaitable<void> probeTcp(Address a, size_t context, uint16_t port, std::vector<uint16_t>& open) {
-    auto permit = co_await gate(a);
-    ++stats_.tcp_probes;
-    auto r = co_await sweepers_[context]->probe(net::tcp::endpoint(a, port), o_.retries);
+  // One of a host's at most per_host connections: waits for a connect in flight, then probes
+  // further ports until another one is in flight, and so on.
+  awaitable<void> tcpLane(Address a, Shard& shard, PortSweep& s, InFlight first) {
+    std::optional<InFlight> current = std::move(first);
+    while (current) {
+      auto r = co_await shard.sweeper.finish(std::move(current->probe));
+      current->permit = net::SubnetGate::Permit();
+      noteTcp(a, current->port, r, shard, s);
+      current = co_await probeUntilPending(a, shard, s);
+    }
+    --s.lanes;
+  }
+
+  void noteTcp(const Address& a, uint16_t port, const net::TcpProbeResult& r, Shard& shard,
+               PortSweep& s) {
     if (o_.trace) {
       trace("tcp " + endpointText(a, port) + " " + net::ioResultName(r.result) + " (" +
             std::to_string(r.attempts) + " attempt" + (r.attempts == 1 ? "" : "s") + ")");
     }
     if (r.result == net::IoResult::kOk) {
-      ++stats_.open_ports;
-      open.push_back(port);
+      ++shard.open_ports;
+      s.open.push_back(port);
     }
   }
 
@@ -678,6 +815,7 @@ class Engine {
           queued_.size() < o_.max_neighbour_targets) {
         queued_.insert(text);
         extra_.push_back(addr);
+        neighbours_queued_ = true;
         ++stats_.neighbour_targets;
         trace("neighbour " + text + " (" + n.protocol + ") added to the sweep");
       }
@@ -748,12 +886,13 @@ class Engine {
   const net::AddressSpace& scope_;
   const DiscoveryOptions& o_;
   snmp::SnmpClient* client_;
-  net::ConnectionGate gate_;
+  net::SubnetGate gate_;
   bool gated_;
   std::optional<asio::io_context::executor_type> snmp_executor_;
-  std::vector<asio::io_context*> contexts_;
-  std::vector<std::unique_ptr<net::ConnectSweeper>> sweepers_;  // one per context
+  std::vector<std::unique_ptr<Shard>> shards_;  // one per thread
   std::atomic<size_t> workers_left_{0};
+  std::atomic<size_t> idle_workers_{0};         // workers waiting for work, all shards
+  std::atomic<bool> neighbours_queued_{false};  // extra_ grew since waiting workers last woke
   std::mutex mutex_;        // order_, extra_, queued_, assets_, by_mac_, warnings_
   std::mutex trace_mutex_;  // the trace and progress callbacks
   net::PermutedIndex order_;
@@ -764,8 +903,7 @@ class Engine {
   std::map<std::string, std::string> by_mac_;
   std::set<std::string> warnings_;
   Counters stats_;
-  std::atomic<uint64_t> active_{0};
-  std::atomic<uint64_t> done_{0};
+  std::atomic<uint64_t> done_{0};  // hosts finished, for the progress callback
 };
 
 }  // namespace

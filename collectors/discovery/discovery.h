@@ -64,6 +64,10 @@ struct DiscoveryStats {
   uint64_t neighbours = 0;               // rows read from LLDP/CDP/ARP tables
   uint64_t neighbour_targets = 0;        // in-scope addresses added to the sweep
   uint64_t neighbours_out_of_scope = 0;  // addresses named but never contacted
+  // TCP connect attempts the kernel answered before connect() returned (a local stack's RST or
+  // handshake), and sockets created for all attempts (a refused socket is reused).
+  uint64_t tcp_answered_at_once = 0;
+  uint64_t tcp_sockets = 0;
   double seconds = 0;
 };
 

@@ -66,11 +66,14 @@ uint16_t defaultPortForScheme(std::string_view scheme) {
 
 bool isKnownScheme(std::string_view scheme) { return defaultPortForScheme(scheme) != 0; }
 
-asio::ip::address TargetSpec::addressAt(uint64_t index) const {
-  if (network_base->is_v4()) {
-    return asio::ip::address_v4(network_base->to_v4().to_uint() + static_cast<uint32_t>(index));
+namespace {
+
+// The address `index` places after `base` (blocks are at most 2^24 addresses).
+asio::ip::address offsetAddress(const asio::ip::address& base, uint64_t index) {
+  if (base.is_v4()) {
+    return asio::ip::address_v4(base.to_v4().to_uint() + static_cast<uint32_t>(index));
   }
-  auto bytes = network_base->to_v6().to_bytes();
+  auto bytes = base.to_v6().to_bytes();
   // Add index to the low 64 bits (blocks are at most 2^24 addresses).
   for (int i = 15; i >= 0 && index; --i) {
     uint64_t sum = uint64_t{bytes[static_cast<size_t>(i)]} + (index & 0xFF);
@@ -78,6 +81,12 @@ asio::ip::address TargetSpec::addressAt(uint64_t index) const {
     index = (index >> 8) + (sum >> 8);
   }
   return asio::ip::address_v6(bytes);
+}
+
+}  // namespace
+
+asio::ip::address TargetSpec::addressAt(uint64_t index) const {
+  return offsetAddress(*network_base, index);
 }
 
 absl::StatusOr<TargetSpec> parseTarget(std::string_view text) {
@@ -363,10 +372,7 @@ asio::ip::address AddressSpace::at(uint64_t index) const {
                              [](uint64_t i, const Block& b) { return i < b.offset; });
   const Block& b = it == include_.begin() ? include_.front() : *std::prev(it);
   if (index - b.offset >= b.count) return include_.back().first;
-  TargetSpec t;
-  t.network_base = b.first;
-  t.network_size = b.count;
-  return t.addressAt(index - b.offset);
+  return offsetAddress(b.first, index - b.offset);
 }
 
 PermutedIndex::PermutedIndex(uint64_t n, uint64_t key) : n_(n), key_(key) {

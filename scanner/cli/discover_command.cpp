@@ -125,7 +125,9 @@ int runDiscover(const DiscoverArgs& a) {
               << ", seconds " << s.seconds << ", tcp probes/s "
               << (s.seconds > 0 ? static_cast<double>(s.tcp_probes) / s.seconds : 0)
               << ", agents/s "
-              << (s.seconds > 0 ? static_cast<double>(s.snmp_agents) / s.seconds : 0) << "\n";
+              << (s.seconds > 0 ? static_cast<double>(s.snmp_agents) / s.seconds : 0)
+              << ", tcp answered at once " << s.tcp_answered_at_once << ", tcp sockets "
+              << s.tcp_sockets << "\n";
   }
   std::cout.flush();
   return 0;
