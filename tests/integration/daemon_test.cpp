@@ -250,6 +250,24 @@ TEST(Daemon, TokensRolesBadRequestsAndPythonReflection) {
   EXPECT_THAT(py_viewer.out, HasSubstr("PERMISSION_DENIED"));
 }
 
+TEST(Daemon, GrpcOverTlsWithTokens) {
+  SKIP_WITHOUT_DAEMON();
+  DaemonUnderTest d("grpc:\n  tls: {certificate: " + pki("rsa-leaf.crt") + ", key: " +
+                    pki("rsa-leaf.key") + "}\n  tokens:\n    - {name: ops, role: operator, token: " +
+                    kOperator + "}\n");
+  ASSERT_TRUE(d.start());
+  // The leaf's names include IP:127.0.0.1, so a client trusting its root verifies it.
+  auto ok = d.cli({"scans", "list", "--tls-ca", pki("rsa-root.crt"), "--token", kOperator});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  // A client that does not trust the root, or speaks plaintext, gets nothing.
+  auto untrusted = d.cli({"scans", "list", "--tls-ca", pki("ecdsa-root.crt"), "--token", kOperator,
+                          "--timeout", "5"});
+  EXPECT_EQ(untrusted.exit_code, 2);
+  auto plain = d.cli({"scans", "list", "--token", kOperator, "--timeout", "5"});
+  EXPECT_EQ(plain.exit_code, 2);
+  EXPECT_THAT(plain.err, HasSubstr("cannot reach the daemon"));
+}
+
 // The scan's endpoints, each on a loopback address of its own (one work item per host):
 // quick legacy servers and silent ones that hold a work item for the probe deadline, so the
 // daemon can be killed with items done, running and pending.
