@@ -594,17 +594,23 @@ std::vector<absl::StatusOr<v1::IngestOutcome>> PgFindingStore::ingestBatch(
     chunk.clear();
     chunk_keys.clear();
   };
+  auto held_back = [&](const PlannedHost& p) {
+    if (std::none_of(p.keys.begin(), p.keys.end(),
+                     [&](const std::string& k) { return failed_keys.contains(k); })) {
+      return false;
+    }
+    settle(p, absl::AbortedError(
+                  "not written: an earlier result for the same asset or service in this batch "
+                  "failed"));
+    return true;
+  };
   for (size_t i = 0; i < results.size(); ++i) {
     PlannedHost p = planHost(i, results[i]);
-    if (std::any_of(p.keys.begin(), p.keys.end(),
-                    [&](const std::string& k) { return failed_keys.contains(k); })) {
-      settle(p, absl::AbortedError(
-                    "not written: an earlier result for the same asset or service in this batch "
-                    "failed"));
-      continue;
-    }
+    if (held_back(p)) continue;
     if (!p.batchable) {
       flush();
+      // The flush may just have failed an earlier result of this asset or service.
+      if (held_back(p)) continue;
       settle(p, ingest(results[i]));
       continue;
     }
@@ -613,6 +619,8 @@ std::vector<absl::StatusOr<v1::IngestOutcome>> PgFindingStore::ingestBatch(
     if (std::any_of(p.keys.begin(), p.keys.end(),
                     [&](const std::string& k) { return chunk_keys.contains(k); })) {
       flush();
+      // That earlier result was only written now: if it failed, this one waits for it.
+      if (held_back(p)) continue;
     }
     chunk_keys.insert(p.keys.begin(), p.keys.end());
     chunk.push_back(std::move(p));

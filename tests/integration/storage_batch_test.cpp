@@ -178,6 +178,26 @@ TEST_F(StorageBatchTest, APoisonedHostDoesNotKeepTheOthersOut) {
   EXPECT_EQ(later[0]->services_stored(), 1u);
 }
 
+// The follower's repeated asset is what ends the poisoned result's transaction: it must see that
+// transaction fail before it is planned into the next one.
+TEST_F(StorageBatchTest, AResultRightAfterAPoisonedOneOfItsAssetWaits) {
+  std::string scan1 = createScan(*db_), scan2 = createScan(*db_);
+  std::vector<v1::HostResult> hosts;
+  hosts.push_back(makeHostResult(scan1, ipOf(10, 1), 443, {makeFinding("tls10", v1::HIGH)}));
+  auto* bad = hosts[0].add_services();
+  *bad = hosts[0].services(0);
+  bad->mutable_service()->set_port(8443);
+  bad->mutable_report()->mutable_target()->set_ip("not-an-address");
+  hosts.push_back(makeHostResult(scan2, ipOf(10, 1), 443, {}));
+  Outcomes out = batch(hosts);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_FALSE(out[0].ok());
+  EXPECT_EQ(out[0].status().code(), absl::StatusCode::kInvalidArgument) << out[0].status();
+  ASSERT_FALSE(out[1].ok()) << "written before the earlier result of its asset was settled";
+  EXPECT_EQ(out[1].status().code(), absl::StatusCode::kAborted) << out[1].status();
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observations"), 0);
+}
+
 TEST_F(StorageBatchTest, ReplayingABatchChangesNothing) {
   std::string scan = createScan(*db_);
   std::vector<v1::HostResult> hosts;
