@@ -734,14 +734,20 @@ TEST_F(AlertDeliveryTest, HttpsIsVerifiedAndSecretsStayOutOfErrors) {
                                     "whsec-never-logged");
   wrong_ca.ca_file = pki("ecdsa-root.crt");
   wrong_ca.headers = {{"Authorization", "Bearer tok-never-logged"}};
+  // Handshakes with the Python receiver can be slow on a loaded machine: an attempt that timed
+  // out would be retried but would not say "certificate".
+  good.timeout = wrong_ca.timeout = milliseconds(15000);
   AlertDispatcher dispatcher(fastOptions(dsn_, "itest-a"), {good, wrong_ca});
   dispatcher.start();
   ingest("10.29.0.1", {makeFinding("tls10-enabled", v1::HIGH)});
   dispatcher.poke();
-  ASSERT_TRUE(eventually([&] {
-    const SinkStats* bad = statsOf(dispatcher.stats(), "wrong-ca");
-    return receiver.acknowledged("/good").size() == 1 && bad && bad->failures >= 2;
-  })) << receiver.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        const SinkStats* bad = statsOf(dispatcher.stats(), "wrong-ca");
+        return receiver.acknowledged("/good").size() == 1 && bad && bad->failures >= 2;
+      },
+      milliseconds(60000)))
+      << receiver.log();
   dispatcher.stop();
   EXPECT_TRUE(receiver.requests("/bad?token=url-token-777").empty());
   const SinkStats* bad = statsOf(dispatcher.stats(), "wrong-ca");
