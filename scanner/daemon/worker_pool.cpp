@@ -19,6 +19,9 @@ int64_t nowSeconds() {
       .count();
 }
 
+// Hosts written per transaction by a worker.
+constexpr size_t kBatchHosts = 32;
+
 bool retryable(const absl::Status& s) {
   return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kAborted ||
          s.code() == absl::StatusCode::kDeadlineExceeded;
@@ -201,41 +204,66 @@ void WorkerPool::work(size_t index) {
       result = "failed";
     } else {
       auto stop = [&] { return stop_items_.load() || running->lost.load(); };
-      auto sink = [&](v1::HostResult&& host) -> absl::Status {
-        auto started = std::chrono::steady_clock::now();
+      // Hosts wait here and are written kBatchHosts at a time (one transaction per host inside
+      // a batch statement; a host's results are never split). Until the database takes them
+      // they stay here; when the lease is gone, whoever reclaims the item scans again.
+      std::vector<v1::HostResult> pending;
+      auto write_pending = [&]() -> absl::Status {
+        std::vector<int> attempts(pending.size(), 0);
         auto wait = std::chrono::milliseconds(100);
-        for (int attempt = 1;; ++attempt) {
+        while (!pending.empty()) {
           if (session()) {
-            auto outcome = storage::PgFindingStore(*c).ingest(host);
-            if (outcome.ok()) {
-              if (metrics) {
-                metrics->databaseWrite(std::chrono::duration<double>(
-                                           std::chrono::steady_clock::now() - started)
-                                           .count(),
-                                       true);
+            auto started = std::chrono::steady_clock::now();
+            auto outcomes = storage::PgFindingStore(*c).ingestBatch(pending);
+            double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            std::vector<v1::HostResult> again;
+            std::vector<int> again_attempts;
+            size_t stored = 0;
+            for (size_t i = 0; i < pending.size(); ++i) {
+              if (outcomes[i].ok()) {
+                ++stored;
+                continue;
               }
+              if (metrics) metrics->databaseError("ingest");
+              const auto& st = outcomes[i].status();
+              if (!retryable(st) && ++attempts[i] >= 3) {
+                if (metrics) metrics->databaseWrite(0, false);
+                return st;
+              }
+              spdlog::warn("work item {}: storing {} failed (attempt {}): {}", item.id(),
+                           pending[i].asset().addresses_size() ? pending[i].asset().addresses(0)
+                                                               : "?",
+                           attempts[i], std::string(st.message()));
+              again.push_back(std::move(pending[i]));
+              again_attempts.push_back(attempts[i]);
+            }
+            if (stored > 0) {
+              if (metrics) metrics->databaseWrite(seconds, true);
               if (options_.stored) options_.stored();
-              return absl::OkStatus();
             }
-            if (metrics) metrics->databaseError("ingest");
-            if (!retryable(outcome.status()) && attempt >= 3) {
-              if (metrics) metrics->databaseWrite(0, false);
-              return outcome.status();
-            }
-            spdlog::warn("work item {}: storing {} failed (attempt {}): {}", item.id(),
-                         host.asset().addresses_size() ? host.asset().addresses(0) : "?",
-                         attempt, std::string(outcome.status().message()));
+            pending = std::move(again);
+            attempts = std::move(again_attempts);
+            if (pending.empty()) break;
           }
-          // The results stay here until the database takes them, or the lease is gone (then
-          // whoever reclaims the item scans again).
           if (running->lost.load() || stop_items_.load()) {
             return absl::UnavailableError("database unavailable and the item was stopped");
           }
           std::this_thread::sleep_for(wait);
           wait = std::min(wait * 2, std::chrono::milliseconds(5000));
         }
+        return absl::OkStatus();
+      };
+      auto sink = [&](v1::HostResult&& host) -> absl::Status {
+        pending.push_back(std::move(host));
+        return pending.size() >= kBatchHosts ? write_pending() : absl::OkStatus();
       };
       auto counts = runWorkItem(req, *env, sink, stop);
+      // What was probed is stored, also when the daemon is stopping (not when the lease is lost:
+      // the item is someone else's now).
+      if (!running->lost.load() && (counts.ok() || stop_items_.load())) {
+        if (auto st = write_pending(); !st.ok() && counts.ok()) counts = st;
+      }
       if (!session()) {
         result = "released";
       } else if (counts.ok()) {

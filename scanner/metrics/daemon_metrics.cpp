@@ -44,13 +44,13 @@ DaemonMetrics::DaemonMetrics() : registry_(std::make_shared<prometheus::Registry
   db_write_seconds_ =
       &BuildHistogram()
            .Name("tlsaudit_database_write_seconds")
-           .Help("Time to store one host's results (one transaction, retries included)")
+           .Help("Time to store one batch of host results (up to 32 hosts per statement)")
            .Register(r)
            .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
                                                              0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
   db_writes_ = &BuildCounter()
                     .Name("tlsaudit_database_writes_total")
-                    .Help("Host results written, by result")
+                    .Help("Batches of host results written, by result")
                     .Register(r);
   db_errors_ = &BuildCounter()
                     .Name("tlsaudit_database_errors_total")

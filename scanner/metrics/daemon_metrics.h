@@ -34,7 +34,7 @@ class DaemonMetrics {
   // Work items (thread-safe).
   void workItemStarted();
   void workItemEnded(const std::string& result);  // done, failed, released, lost, cancelled
-  // A host result stored: how long the database write took.
+  // A batch of host results stored: how long the database write took.
   void databaseWrite(double seconds, bool ok);
   void databaseError(const std::string& kind);
   // Gauges refreshed from the database (the fleet as every daemon sees it).
