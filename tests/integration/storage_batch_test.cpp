@@ -52,8 +52,8 @@ std::map<std::string, std::vector<std::string>> contentByNaturalKeys(storage::Pg
        " v.cipher_order) FROM observation_versions v JOIN observations o ON o.id ="
        " v.observation_id JOIN services s ON s.id = o.service_id"},
       {"observation_cipher_suites",
-       "SELECT concat_ws('|', host(s.address), s.port, o.scan_id, x.version, x.position, x.code,"
-       " x.name, x.kx, x.auth, x.cipher, x.mac, x.bits, x.forward_secret)"
+       "SELECT concat_ws('|', host(s.address), s.port, o.scan_id, x.version, x.codes, x.names,"
+       " x.kx, x.auth, x.ciphers, x.macs, x.bits, x.forward_secret)"
        " FROM observation_cipher_suites x JOIN observations o ON o.id = x.observation_id"
        " JOIN services s ON s.id = o.service_id"},
       {"observation_client_auth",
@@ -313,6 +313,7 @@ TEST_F(StorageBatchTest, LifecycleThroughBatchesEqualsOneHostAtATime) {
   for (const auto& [table, rows] : expected) {
     EXPECT_EQ(actual[table], rows) << table;
   }
+  EXPECT_THAT(orphanReferences(*single), ::testing::IsEmpty());
   // The scenario did exercise every kind of event.
   EXPECT_EQ(
       queryValue(*db_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM finding_events"),
@@ -332,8 +333,10 @@ TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
   report->mutable_chains(0)->mutable_certificates(0)->set_subject(hostile);
   Outcomes out = batch({h});
   ASSERT_TRUE(out[0].ok()) << out[0].status();
+  EXPECT_EQ(queryValue(*db_, "SELECT names[1] FROM observation_cipher_suites WHERE version = 3"),
+            hostile);
   EXPECT_EQ(queryValue(*db_,
-                       "SELECT name FROM observation_cipher_suites WHERE version = 3"
+                       "SELECT name FROM observation_cipher_suite_rows WHERE version = 3"
                        " AND position = 0"),
             hostile);
   EXPECT_THAT(
@@ -347,6 +350,16 @@ TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->SerializeAsString(), report->SerializeAsString());
   EXPECT_EQ(queryValue(*db_, "SELECT to_regclass('findings') IS NOT NULL"), "t");
+  // The one-host path writes the suites as array literals inside JSON: the same text arrives.
+  auto single = h;
+  single.mutable_asset()->set_addresses(0, "10.13.0.2");
+  single.mutable_services(0)->mutable_report()->mutable_target()->set_ip("10.13.0.2");
+  ASSERT_TRUE(PgFindingStore(*db_).ingest(single).ok());
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT x.names[1] FROM observation_cipher_suites x JOIN observations o"
+                       " ON o.id = x.observation_id JOIN services s ON s.id = o.service_id"
+                       " WHERE s.address = '10.13.0.2' AND x.version = 3"),
+            hostile);
 }
 
 TEST_F(StorageBatchTest, ConcurrentBatchWritersSharingCertificatesStoreEverythingOnce) {
@@ -531,7 +544,9 @@ TEST_F(StorageBatchFaultTest, ServerCrashMidBatchLosesAndDuplicatesNothing) {
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM assets"), kHosts);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observations"), kHosts);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_versions"), kHosts * 5);
-  EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_cipher_suites"), kHosts * 8);
+  EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_cipher_suites"), kHosts * 2);
+  EXPECT_EQ(queryCount(*db, "SELECT sum(cardinality(codes)) FROM observation_cipher_suites"),
+            kHosts * 8);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_certificates"), kHosts * 2);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM certificates"), kHosts + 1);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM findings"), kHosts * 2);
@@ -548,6 +563,7 @@ TEST_F(StorageBatchFaultTest, ServerCrashMidBatchLosesAndDuplicatesNothing) {
                        "SELECT count(*) FROM services s JOIN observations o ON"
                        " o.id = s.last_observation_id"),
             kHosts);
+  EXPECT_THAT(orphanReferences(*db), ::testing::IsEmpty());
 }
 
 }  // namespace
