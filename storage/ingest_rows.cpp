@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "storage/proto_json.h"
 #include "storage/timestamps.h"
 
@@ -125,19 +126,19 @@ SuiteArrays suiteArrays(const ObservationRows::SuiteList& list) {
   SuiteArrays a;
   std::string* const arrays[] = {&a.codes,   &a.names, &a.kx,   &a.auth,
                                  &a.ciphers, &a.macs,  &a.bits, &a.forward_secret};
-  for (std::string* array : arrays) *array = "{";
+  for (std::string* array : arrays) *array += '{';
   for (int i = 0; i < list.suites->size(); ++i) {
     if (i > 0) {
       for (std::string* array : arrays) *array += ',';
     }
     const v1::CipherSuite& cs = list.suites->Get(i);
-    a.codes += std::to_string(cs.code());
+    absl::StrAppend(&a.codes, cs.code());
     appendQuoted(cs.name(), a.names);
     appendQuoted(cs.kx(), a.kx);
     appendQuoted(cs.auth(), a.auth);
     appendQuoted(cs.cipher(), a.ciphers);
     appendQuoted(cs.mac(), a.macs);
-    a.bits += std::to_string(cs.bits());
+    absl::StrAppend(&a.bits, cs.bits());
     a.forward_secret += cs.forward_secret() ? 't' : 'f';
   }
   for (std::string* array : arrays) *array += '}';

@@ -348,8 +348,17 @@ int main(int argc, char** argv) {
     std::atomic<size_t> next{0};
     std::atomic<int> errors{0}, retries{0};
     std::string data_dir = value(*db, "SHOW data_directory");
+    // The writers' sessions are opened before the first CPU reading and closed after the last:
+    // a backend that exits in between is counted by the postmaster only once it is reaped.
+    std::vector<std::unique_ptr<st::PgConnection>> sessions;
+    for (int w = 0; !a.via_writer && w < a.writers; ++w) sessions.push_back(connect(a.dsn));
     double server_cpu_start = serverCpuSeconds(data_dir), client_cpu_start = clientCpuSeconds();
+    double server_cpu_end = 0, client_cpu_end = 0;
     auto start = Clock::now();
+    auto stop = [&] {
+      server_cpu_end = serverCpuSeconds(data_dir);
+      client_cpu_end = clientCpuSeconds();
+    };
     if (a.via_writer) {
       st::HostResultWriterOptions o;
       o.connect.dsn = a.dsn;
@@ -366,13 +375,13 @@ int main(int argc, char** argv) {
         if (auto s = writer.enqueue(std::move(h)); !s.ok()) die(std::string(s.message()));
       }
       if (!writer.flush(std::chrono::hours(1))) die("writer did not drain");
+      stop();  // before the writer's session closes
       retries = static_cast<int>(writer.stats().retries);
     } else {
       std::vector<std::thread> threads;
       for (int w = 0; w < a.writers; ++w) {
-        threads.emplace_back([&] {
-          auto c = connect(a.dsn);
-          st::PgFindingStore store(*c);
+        threads.emplace_back([&, w] {
+          st::PgFindingStore store(*sessions[w]);
           for (size_t i; (i = next.fetch_add(a.batch)) < hosts.size();) {
             size_t n = std::min<size_t>(a.batch, hosts.size() - i);
             std::span<const v1::HostResult> batch(&hosts[i], n);
@@ -405,13 +414,15 @@ int main(int argc, char** argv) {
         });
       }
       for (auto& t : threads) t.join();
+      stop();
     }
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    sessions.clear();
     std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
                 obs / secs, hosts.size() / secs, errors.load(), retries.load());
     if (errors.load() > 0) die("ingest failed");
-    double server_cpu = serverCpuSeconds(data_dir) - server_cpu_start;
-    double client_cpu = clientCpuSeconds() - client_cpu_start;
+    double server_cpu = server_cpu_end - server_cpu_start;
+    double client_cpu = client_cpu_end - client_cpu_start;
     if (server_cpu_start >= 0) {
       // What the figures would be with the machine to ourselves: CPU time is what a busy
       // machine cannot inflate (much).

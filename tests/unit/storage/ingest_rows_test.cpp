@@ -105,6 +105,26 @@ TEST(ProtoJson, MeansWhatTheProtobufPrinterWrites) {
   EXPECT_EQ(assetJson(v1::Asset()), "{}");
 }
 
+TEST(ProtoJson, TimestampsAreWrittenAsThePrinterWritesThem) {
+  const int64_t seconds[] = {-62135596800,                          // 0001-01-01T00:00:00Z
+                             -2208988801,                           // 1899-12-31T23:59:59Z
+                             -1,           0,          951782400,   // 2000-02-29
+                             951868799,    1700000000, 4107542399,  // 2100-02-28T23:59:59Z
+                             253402300799};                         // 9999-12-31T23:59:59Z
+  const int32_t nanos[] = {0, 1, 999999999, 120000000, 123000, 123456000, 100, 5000000};
+  for (int64_t s : seconds) {
+    for (int32_t n : nanos) {
+      v1::TlsReport report;
+      report.mutable_scanned_at()->set_seconds(s);
+      report.mutable_scanned_at()->set_nanos(n);
+      std::string expected, fast;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(report, &expected).ok());
+      ASSERT_TRUE(appendProtoJson(report, nullptr, fast));
+      EXPECT_EQ(fast, expected) << s << "." << n;
+    }
+  }
+}
+
 TEST(ProtoJson, DeclinesWhatItDoesNotWrite) {
   v1::TlsReport report;
   report.mutable_target()->set_host("bad \xc3\x28 utf-8");
