@@ -89,9 +89,11 @@ void appendTimestamp(int64_t seconds, int32_t nanos, std::string& out) {
 }
 
 // What appendMessage needs to know of a message type, computed once per type and thread: its
-// fields in number order (the order the printer and ListFields use) and whether it is a
-// Timestamp, or declined (another well-known type, or a type with extensions, which the field
-// list does not hold). Keyed by descriptor: the model's descriptors live as long as the program.
+// fields in the order JSONB keeps object keys (shorter names first, then bytewise), and whether
+// it is a Timestamp, or declined (another well-known type, or a type with extensions, which the
+// field list does not hold). JSON key order means nothing, but PostgreSQL sorts every object's
+// keys when it builds JSONB, and keys already in order make that sort a single pass (it was 4%
+// of the server's ingest time). Keyed by descriptor: the model's live as long as the program.
 struct MessageType {
   enum Kind { kPlain, kTimestamp, kDeclined } kind = kPlain;
   std::vector<const pb::FieldDescriptor*> fields;
@@ -109,8 +111,10 @@ const MessageType& messageType(const pb::Descriptor* d) {
       t.kind = MessageType::kDeclined;
     }
     for (int i = 0; i < d->field_count(); ++i) t.fields.push_back(d->field(i));
-    std::sort(t.fields.begin(), t.fields.end(),
-              [](const auto* a, const auto* b) { return a->number() < b->number(); });
+    std::sort(t.fields.begin(), t.fields.end(), [](const auto* a, const auto* b) {
+      const std::string &x = a->json_name(), &y = b->json_name();
+      return x.size() != y.size() ? x.size() < y.size() : x < y;
+    });
   }
   return it->second;
 }
@@ -173,8 +177,8 @@ bool appendMessage(const pb::Message& m, const pb::FieldDescriptor* skip, std::s
   const MessageType& type = messageType(d);
   const pb::Reflection* r = m.GetReflection();
   if (type.kind == MessageType::kTimestamp) {
-    int64_t seconds = r->GetInt64(m, type.fields[0]);
-    int32_t nanos = r->GetInt32(m, type.fields[1]);
+    int64_t seconds = r->GetInt64(m, d->field(0));  // google/protobuf/timestamp.proto
+    int32_t nanos = r->GetInt32(m, d->field(1));
     // RFC 3339 years 0001..9999 only; the printer refuses the rest.
     if (seconds < pb::util::TimeUtil::kTimestampMinSeconds ||
         seconds > pb::util::TimeUtil::kTimestampMaxSeconds || nanos < 0 || nanos > 999999999) {
