@@ -1,8 +1,10 @@
--- Ingest at scale (issue 5: 100,000 observations at 5,000 per second on two cores). Every row
--- and every index entry an observation brings costs server time, so this migration removes the
--- ones no query needs and checks references once per transaction instead of once per row.
--- Nothing the issue asks for goes: the report stays whole as JSONB, versions, cipher suites,
--- client-auth and extensions stay in tables of their own, certificates are stored once with
+-- Ingest at scale (issue 5: 100,000 observations at 5,000 per second on two cores). Every row,
+-- index entry and foreign-key check an observation brings costs server time, so this migration
+-- folds a version's cipher suites into one row, drops indexes no query reads, and replaces the
+-- foreign keys of the tables ingest writes (checked once per row) by locks ingest takes once per
+-- transaction and triggers that do what the keys did on delete. Nothing the issue asks for
+-- goes: the report stays whole as JSONB, versions, cipher suites, client-auth and extensions
+-- stay in tables of their own that queries use, certificates are stored once by SHA-256 with
 -- their chain positions per observation. tests/bench/README.md ("Storage benchmark") has the
 -- measurements behind each step; storage/README.md describes the resulting model.
 
@@ -78,7 +80,11 @@ FROM observation_cipher_suites s,
 -- alert_deliveries): ingest does not write them.
 -- What the dropped keys did on delete (retention, and any DELETE of an asset, service, scan,
 -- finding or event by hand) is done by the triggers below, statement by statement, a
--- referenced key cannot change, and TRUNCATE takes the referring rows with it.
+-- referenced key cannot change, and TRUNCATE takes the referring rows with it. A trigger's
+-- statements see what committed before they run (READ COMMITTED), so rows an ingest added
+-- while the delete waited for its lock go too; under REPEATABLE READ they would not be seen,
+-- so deleting a row that later transactions can refer to (a scan, asset, service, certificate
+-- or finding) is refused there, where the foreign keys had a cross-check of their own.
 -- tlsaudit_orphan_references() counts rows whose referenced row is missing; the storage tests
 -- assert that it is zero after every scenario.
 ALTER TABLE services
@@ -106,6 +112,15 @@ ALTER TABLE scan_findings
   DROP CONSTRAINT scan_findings_finding_id_fkey;
 ALTER TABLE alert_outbox DROP CONSTRAINT alert_outbox_event_id_fkey;
 
+CREATE FUNCTION tlsaudit_require_read_committed() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE object_not_in_prerequisite_state USING
+      MESSAGE = 'delete scans, assets, services, certificates and findings in a READ COMMITTED'
+                || ' transaction: rows ingest writes meanwhile would be missed otherwise';
+  END IF;
+END $$;
+
 -- ON DELETE CASCADE of the normalised rows and chain positions (retention deletes
 -- observations; so does a cascade from services, assets and scans).
 CREATE FUNCTION tlsaudit_observations_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -125,6 +140,7 @@ CREATE TRIGGER observations_deleted AFTER DELETE ON observations
 -- presents cannot be deleted (tlsaudit never deletes certificates).
 CREATE FUNCTION tlsaudit_certificates_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM tlsaudit_require_read_committed();
   IF EXISTS (SELECT 1 FROM observation_certificates c JOIN gone g ON g.sha256 = c.sha256) THEN
     RAISE foreign_key_violation USING
       MESSAGE = 'a certificate that observations present cannot be deleted',
@@ -139,6 +155,7 @@ CREATE TRIGGER certificates_deleted AFTER DELETE ON certificates
 -- ON DELETE CASCADE from assets and services to what was observed of them and found on them.
 CREATE FUNCTION tlsaudit_assets_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM tlsaudit_require_read_committed();
   DELETE FROM services c USING gone g WHERE c.asset_id = g.id;
   DELETE FROM observations c USING gone g WHERE c.asset_id = g.id;
   DELETE FROM findings c USING gone g WHERE c.asset_id = g.id;
@@ -149,6 +166,7 @@ CREATE TRIGGER assets_deleted AFTER DELETE ON assets
 
 CREATE FUNCTION tlsaudit_services_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM tlsaudit_require_read_committed();
   DELETE FROM observations c USING gone g WHERE c.service_id = g.id;
   DELETE FROM findings c USING gone g WHERE c.service_id = g.id;
   RETURN NULL;
@@ -160,6 +178,7 @@ CREATE TRIGGER services_deleted AFTER DELETE ON services
 -- rows and forget the scan (ON DELETE CASCADE and SET NULL as before).
 CREATE FUNCTION tlsaudit_scans_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM tlsaudit_require_read_committed();
   DELETE FROM observations c USING gone g WHERE c.scan_id = g.id;
   DELETE FROM scan_findings c USING gone g WHERE c.scan_id = g.id;
   UPDATE services c SET last_scan_id = NULL FROM gone g WHERE c.last_scan_id = g.id;
@@ -172,6 +191,7 @@ CREATE TRIGGER scans_deleted AFTER DELETE ON scans
 
 CREATE FUNCTION tlsaudit_findings_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM tlsaudit_require_read_committed();
   DELETE FROM finding_events c USING gone g WHERE c.finding_id = g.id;
   DELETE FROM scan_findings c USING gone g WHERE c.finding_id = g.id;
   RETURN NULL;

@@ -130,6 +130,22 @@ TEST_F(StorageReferencesTest, DeletingAScanTakesItsObservationsAndMembershipAndF
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observations"), 0);
 }
 
+TEST_F(StorageReferencesTest, DeletesThatCouldMissConcurrentRowsAreRefusedInRepeatableRead) {
+  fill();
+  auto tx = storage::PgTransaction::begin(*db_, "REPEATABLE READ");
+  ASSERT_TRUE(tx.ok());
+  auto refused = db_->exec("DELETE FROM assets");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("READ COMMITTED"));
+  ASSERT_TRUE((*tx)->rollback().ok());
+  // Observations are written with their rows in one transaction: nothing to miss.
+  auto rr = storage::PgTransaction::begin(*db_, "REPEATABLE READ");
+  ASSERT_TRUE(rr.ok());
+  EXPECT_TRUE(db_->exec("DELETE FROM observations WHERE scan_id = $1::bigint", {scan1_}).ok());
+  ASSERT_TRUE((*rr)->commit().ok());
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_versions"), 10);
+}
+
 TEST_F(StorageReferencesTest, DeletingAFindingTakesItsEventsOutboxAndMembership) {
   fill();
   ASSERT_TRUE(db_->exec("DELETE FROM findings WHERE rule_id = 'md5'").ok());
