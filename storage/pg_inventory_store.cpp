@@ -244,8 +244,7 @@ absl::StatusOr<v1::CertificatePage> PgInventoryStore::listCertificates(
       " c.subject_alt_names, c.is_ca, c.self_signed, c.x509_version, ",
       with_der ? "c.der" : "NULL::bytea",
       ", (SELECT count(DISTINCT s.id) FROM observation_certificates oc"
-      "   JOIN observations o ON o.id = oc.observation_id"
-      "   JOIN services s ON s.id = o.service_id AND s.last_observation_id = o.id"
+      "   JOIN services s ON s.last_observation_id = oc.observation_id"
       "   WHERE oc.sha256 = c.sha256), " TLSAUDIT_MICROS("c.first_seen"),
       ", (SELECT " TLSAUDIT_MICROS("max(o.observed_at)") " FROM observation_certificates oc"
       "   JOIN observations o ON o.id = oc.observation_id WHERE oc.sha256 = c.sha256)"
@@ -399,8 +398,7 @@ absl::StatusOr<int64_t> PgInventoryStore::dropObservationsOlderThan(int max_age_
   // stays whatever its age: summaries are computed from it.
   auto r = c_.exec(
       "DELETE FROM observations o WHERE o.observed_at < now() - make_interval(days => $1)"
-      " AND NOT EXISTS (SELECT 1 FROM services s WHERE s.id = o.service_id"
-      " AND s.last_observation_id = o.id)",
+      " AND NOT EXISTS (SELECT 1 FROM services s WHERE s.last_observation_id = o.id)",
       {std::to_string(max_age_days)});
   if (!r.ok()) return r.status();
   return r->affected();

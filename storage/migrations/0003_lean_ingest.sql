@@ -338,13 +338,6 @@ $$;
 -- GiST insertion per new asset and service and per moved latest observation.
 DROP INDEX assets_address_gist_idx;
 DROP INDEX services_address_gist_idx;
--- Queries reach a service's latest observation from the service, never the other way round
--- (certificate counts and retention now join through observations.service_id). Without this
--- index, moving a service's latest observation changes no indexed column: a HOT update, no
--- index entry at all, when the page has room, hence the fillfactor (a new service is inserted
--- and then updated in the same transaction).
-DROP INDEX services_last_observation_idx;
-ALTER TABLE services SET (fillfactor = 50);
 -- No query filters observations by cipher suite (the btree on observation_cipher_suites.code
 -- served none either); a GIN index on codes would cost about 10 us per observation.
 -- "Which observations support version V" is never asked without the observation (the primary
