@@ -1,12 +1,14 @@
 // PgFindingStore::ingestBatch: many hosts' results per transaction, written set-based. Per
-// transaction ("chunk") there is a fixed number of round trips whatever its size: one statement
-// upserts every asset and service and inserts every observation, one query finds the
-// certificates already stored and one inserts the others, COPY writes the normalised rows
-// straight into their tables, one query locks the stored findings, the lifecycle is reconciled
-// in C++ (finding_reconciler.h, the same function as for one host), and one statement writes
-// findings, events, outbox, scan membership and latest observations. Executor start-up,
-// planning and the commit's WAL flush are paid once per chunk instead of once per service
-// (foreign-key checks stay one per row: see tests/bench/README.md, "Storage benchmark").
+// transaction ("chunk") there is a fixed number of round trips whatever its size: one query
+// locks the chunk's scans, one statement upserts every asset and service and inserts every
+// observation, one query finds (and locks) the certificates already stored and one inserts the
+// others, COPY writes the normalised rows straight into their tables, one query locks the
+// stored findings, the lifecycle is reconciled in C++ (finding_reconciler.h, the same function
+// as for one host), one query reserves ids, COPY writes new findings, events, outbox entries and
+// scan membership, and one statement updates findings seen again or resolved and the latest
+// observations. Executor start-up, planning and the commit's WAL flush are paid once per chunk
+// instead of once per service, and no reference is checked row by row: the locks taken here
+// are what the foreign keys did (migration 0003; tests/bench/README.md, "Storage benchmark").
 #include <algorithm>
 #include <cstdio>
 #include <map>
