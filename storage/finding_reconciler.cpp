@@ -24,6 +24,7 @@ Reconciliation reconcileFindings(const std::vector<StoredFinding>& stored,
       u.event = u.to_state == v1::WAIVED ? "waived" : "opened";
     } else {
       u.from_state = it->second->state;
+      u.stored_id = it->second->id;
       if (u.from_state != u.to_state) {
         if (u.to_state == v1::WAIVED) {
           u.event = "waived";

@@ -23,6 +23,7 @@ struct StoredFinding {
 struct FindingUpsert {
   const tlsaudit::v1::Finding* finding = nullptr;
   tlsaudit::v1::FindingState from_state = tlsaudit::v1::FINDING_STATE_UNSPECIFIED;  // 0: new
+  int64_t stored_id = 0;  // the stored finding it updates; 0 when new
   tlsaudit::v1::FindingState to_state = tlsaudit::v1::OPEN;
   std::string event;  // opened, reopened, waived, unwaived, or ""
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "storage/proto_json.h"
 #include "storage/timestamps.h"
 
@@ -22,6 +23,20 @@ std::string toHexLower(std::string_view hex) {
 
 bool isHex(const std::string& s, size_t size) {
   return s.size() == size && std::all_of(s.begin(), s.end(), ::isxdigit);
+}
+
+// One element of a PostgreSQL array literal, quoted: any text is an element, never syntax.
+void appendQuoted(std::string_view value, std::string& out) {
+  out += '"';
+  size_t run = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '"' && value[i] != '\\') continue;
+    out.append(value.data() + run, i - run);
+    out += '\\';
+    run = i;
+  }
+  out.append(value.data() + run, value.size() - run);
+  out += '"';
 }
 
 }  // namespace
@@ -88,8 +103,7 @@ ObservationRows observationRows(const v1::TlsReport& report) {
   for (const auto& v : report.versions()) {
     int version = static_cast<int>(v.version());
     rows.versions.push_back({version, v.supported(), static_cast<int>(v.cipher_order())});
-    int position = 0;
-    for (const auto& cs : v.cipher_suites()) rows.suites.push_back({version, position++, &cs});
+    if (v.cipher_suites_size() > 0) rows.suites.push_back({version, &v.cipher_suites()});
     if (v.client_auth().requested()) rows.client_auth.push_back({version, &v.client_auth()});
   }
   std::set<std::string> seen;
@@ -106,6 +120,29 @@ ObservationRows observationRows(const v1::TlsReport& report) {
     }
   }
   return rows;
+}
+
+SuiteArrays suiteArrays(const ObservationRows::SuiteList& list) {
+  SuiteArrays a;
+  std::string* const arrays[] = {&a.codes,   &a.names, &a.kx,   &a.auth,
+                                 &a.ciphers, &a.macs,  &a.bits, &a.forward_secret};
+  for (std::string* array : arrays) *array += '{';
+  for (int i = 0; i < list.suites->size(); ++i) {
+    if (i > 0) {
+      for (std::string* array : arrays) *array += ',';
+    }
+    const v1::CipherSuite& cs = list.suites->Get(i);
+    absl::StrAppend(&a.codes, cs.code());
+    appendQuoted(cs.name(), a.names);
+    appendQuoted(cs.kx(), a.kx);
+    appendQuoted(cs.auth(), a.auth);
+    appendQuoted(cs.cipher(), a.ciphers);
+    appendQuoted(cs.mac(), a.macs);
+    absl::StrAppend(&a.bits, cs.bits());
+    a.forward_secret += cs.forward_secret() ? 't' : 'f';
+  }
+  for (std::string* array : arrays) *array += '}';
+  return a;
 }
 
 }  // namespace tlsaudit::storage

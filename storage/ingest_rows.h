@@ -50,10 +50,10 @@ struct ObservationRows {
     bool supported = false;
     int cipher_order = 0;
   };
-  struct Suite {
+  // The suites one version accepted, in order (the server's preference when it has one).
+  struct SuiteList {
     int version = 0;
-    int position = 0;  // order within the version (the server's preference when it has one)
-    const tlsaudit::v1::CipherSuite* suite = nullptr;
+    const google::protobuf::RepeatedPtrField<tlsaudit::v1::CipherSuite>* suites = nullptr;
   };
   struct ClientAuth {
     int version = 0;
@@ -72,7 +72,7 @@ struct ObservationRows {
     const tlsaudit::v1::Certificate* certificate = nullptr;
   };
   std::vector<Version> versions;
-  std::vector<Suite> suites;
+  std::vector<SuiteList> suites;        // versions with at least one accepted suite
   std::vector<ClientAuth> client_auth;  // versions whose server requested a client certificate
   std::vector<ChainEntry> chain;
   // Each distinct certificate once, in order of first appearance. A certificate without a
@@ -80,5 +80,12 @@ struct ObservationRows {
   std::vector<Certificate> certificates;
 };
 ObservationRows observationRows(const tlsaudit::v1::TlsReport& report);
+
+// A version's suites as the array columns of observation_cipher_suites, each a PostgreSQL array
+// literal with the element of every suite in order: element i of each array is suite i.
+struct SuiteArrays {
+  std::string codes, names, kx, auth, ciphers, macs, bits, forward_secret;
+};
+SuiteArrays suiteArrays(const ObservationRows::SuiteList& list);
 
 }  // namespace tlsaudit::storage

@@ -1,18 +1,23 @@
 // PgFindingStore::ingestBatch: many hosts' results per transaction, written set-based. Per
-// transaction ("chunk") there is a fixed number of round trips whatever its size: one statement
-// upserts every asset and service and inserts every observation, one query finds the
-// certificates already stored and one inserts the others, COPY writes the normalised rows
-// straight into their tables, one query locks the stored findings, the lifecycle is reconciled
-// in C++ (finding_reconciler.h, the same function as for one host), and one statement writes
-// findings, events, outbox, scan membership and latest observations. Executor start-up,
-// planning and the commit's WAL flush are paid once per chunk instead of once per service
-// (foreign-key checks stay one per row: see tests/bench/README.md, "Storage benchmark").
+// transaction ("chunk") there is a fixed number of round trips whatever its size: one query
+// locks the chunk's scans, one statement upserts every asset and service and inserts every
+// observation, one query finds (and locks) the certificates already stored and one inserts the
+// others, COPY writes the normalised rows straight into their tables, one query locks the
+// stored findings, the lifecycle is reconciled in C++ (finding_reconciler.h, the same function
+// as for one host), one query reserves ids, COPY writes new findings, events, outbox entries and
+// scan membership, and one statement updates findings seen again or resolved and the latest
+// observations. Executor start-up, planning and the commit's WAL flush are paid once per chunk
+// instead of once per service, and no reference is checked row by row: the locks taken here
+// are what the foreign keys did (migration 0003; tests/bench/README.md, "Storage benchmark").
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <random>
 #include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "storage/finding_reconciler.h"
 #include "storage/ingest_rows.h"
 #include "storage/pg_finding_store.h"
@@ -85,6 +90,16 @@ class JsonRows {
   bool first_ = true;
 };
 
+// Parameters moved in, not copied as an initializer list would: a chunk's reports and
+// certificates are megabytes.
+template <typename... Values>
+PgParams movedParams(Values&&... values) {
+  PgParams out;
+  out.reserve(sizeof...(values));
+  (out.emplace_back(std::forward<Values>(values)), ...);
+  return out;
+}
+
 // ---- statements ---------------------------------------------------------------------------
 
 // The report is TOAST-compressed with lz4 where the server has it: several times faster than
@@ -93,6 +108,19 @@ class JsonRows {
 constexpr const char* kUseLz4 = R"sql(
 SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings
 WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))sql";
+
+// Every statement of a chunk is planned for its own parameters and the tables as they are now.
+// A prepared statement otherwise switches to a generic plan after five runs, chosen while the
+// tables were small: the latest-observation update then read all of services by a hash join,
+// once per chunk (30 us per observation at 100,000 services instead of 10). Planning costs
+// well under a millisecond per chunk.
+constexpr const char* kCustomPlans = R"sql(
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true))sql";
+
+// The scans the chunk writes for, locked as the foreign keys did (migration 0003: once per
+// transaction instead of once per row): none can be deleted before the chunk commits.
+constexpr const char* kLockScans = R"sql(
+SELECT count(*) FROM (SELECT 1 FROM scans WHERE id = ANY ($1::bigint[]) FOR KEY SHARE) AS locked)sql";
 
 // Every asset and service of the chunk, and an observation per service unless this scan
 // already stored it (the idempotency key). Upserts run in key order, so concurrent writers lock
@@ -129,7 +157,7 @@ WITH h AS (
     last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)
   RETURNING id, address
 ), s AS (
-  SELECT x.*, a.id AS asset_id
+  SELECT x.*, a.id AS asset_id, h.address AS asset_address
   FROM jsonb_to_recordset($3::jsonb)
     AS x(svc_no integer, host_no integer, scan_id bigint, address inet, port integer,
          transport text, protocol text, starttls text, product text, observed_at timestamptz,
@@ -150,8 +178,8 @@ WITH h AS (
     last_seen = GREATEST(services.last_seen, EXCLUDED.last_seen)
   RETURNING id, address, port, transport
 ), sv AS (
-  SELECT s.svc_no, s.scan_id, s.asset_id, s.observed_at, s.reachable, s.tls, s.complete,
-         svc.id AS service_id
+  SELECT s.svc_no, s.scan_id, s.asset_id, s.asset_address, s.observed_at, s.reachable, s.tls,
+         s.complete, svc.id AS service_id
   FROM s JOIN svc ON svc.address = s.address AND svc.port = s.port AND svc.transport = s.transport
 ), obs AS (
   INSERT INTO observations (scan_id, service_id, asset_id, observed_at, reachable, tls, complete,
@@ -163,7 +191,8 @@ WITH h AS (
   ON CONFLICT (scan_id, service_id) DO NOTHING
   RETURNING id, service_id
 )
-SELECT sv.svc_no, sv.service_id, sv.asset_id, obs.id
+SELECT sv.svc_no, sv.service_id, sv.asset_id, obs.id, sv.asset_address::text,
+       sv.observed_at::text
 FROM sv LEFT JOIN obs ON obs.service_id = sv.service_id
 ORDER BY sv.svc_no)sql";
 
@@ -186,17 +215,26 @@ ON CONFLICT (sha256) DO NOTHING
 RETURNING encode(sha256, 'hex'))sql";
 
 // Which of the batch's certificates are stored already: their DER (the bulk of a batch) is
-// then not sent again. A certificate stored concurrently in between is still caught by
-// ON CONFLICT.
+// then not sent again. They are locked as the chain rows' foreign key did, once per
+// transaction instead of once per row (migration 0003): none can be deleted before the chain
+// rows that present it commit. A certificate stored concurrently in between is caught by
+// ON CONFLICT, and locked afterwards (kLockCertificates).
 constexpr const char* kKnownCertificates = R"sql(
 SELECT encode(c.sha256, 'hex') FROM certificates c
-WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x))sql";
+WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x)
+FOR KEY SHARE)sql";
+
+constexpr const char* kLockCertificates = R"sql(
+SELECT count(*) FROM (
+  SELECT 1 FROM certificates c
+  WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x)
+  FOR KEY SHARE) AS locked)sql";
 
 constexpr const char* kCopyVersions =
     "COPY observation_versions (observation_id, version, supported, cipher_order) FROM STDIN";
 constexpr const char* kCopySuites =
-    "COPY observation_cipher_suites (observation_id, version, position, code, name, kx, auth,"
-    " cipher, mac, bits, forward_secret) FROM STDIN";
+    "COPY observation_cipher_suites (observation_id, version, codes, names, kx, auth, ciphers,"
+    " macs, bits, forward_secret) FROM STDIN";
 constexpr const char* kCopyClientAuth =
     "COPY observation_client_auth (observation_id, version, signature_algorithms, ca_names,"
     " certificate_types) FROM STDIN";
@@ -213,85 +251,62 @@ SELECT service_id, id, rule_id, state, severity, title FROM findings
 WHERE service_id = ANY ($1::bigint[])
 ORDER BY service_id, rule_id FOR UPDATE)sql";
 
-// The finding changes of every new observation and everything that must commit with them:
-// events, alert outbox, the scans' membership and the services' latest observations. The same
-// rules as the one-host statement (pg_finding_store.cpp), per service.
-constexpr const char* kBatchFindings = R"sql(
-WITH o AS (
+// Ids for the chunk's new findings and events, taken before COPY writes them: the events,
+// outbox entries and scan membership written with them refer to these ids.
+constexpr const char* kReserveIds = R"sql(
+SELECT ARRAY(SELECT nextval('findings_id_seq') FROM generate_series(1, $1::integer)),
+       ARRAY(SELECT nextval('finding_events_id_seq') FROM generate_series(1, $2::integer)))sql";
+
+// New findings, their events, outbox entries and scan membership go by COPY. A new finding
+// cannot collide with a stored one: its service's row is locked by kBatchObservations, so no
+// other writer adds findings to it before this transaction ends, and kBatchLockFindings read
+// what was there (a collision anyway fails the chunk, whose results are then written alone).
+constexpr const char* kCopyFindings =
+    "COPY findings (id, asset_id, service_id, address, rule_id, severity, state, title,"
+    " evidence, profiles, references_, tags, waiver_id, first_seen, last_seen, last_scan_id,"
+    " state_changed) FROM STDIN";
+constexpr const char* kCopyEvents =
+    "COPY finding_events (id, finding_id, scan_id, kind, from_state, to_state, at, evidence)"
+    " FROM STDIN";
+constexpr const char* kCopyOutbox =
+    "COPY alert_outbox (event_id, kind, payload, idempotency_key) FROM STDIN";
+constexpr const char* kCopyMembership = "COPY scan_findings (scan_id, finding_id) FROM STDIN";
+
+// Stored findings seen again or resolved, and the services' latest observations (with the
+// late-result rule). The same rules as the one-host statement (pg_finding_store.cpp).
+constexpr const char* kBatchUpdates = R"sql(
+WITH seen AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
-    AS x(service_id bigint, asset_id bigint, address inet, service text, scan_id bigint,
-         observed_at timestamptz, observation_id bigint)
-), inc AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb)
-    AS x(service_id bigint, rule_id text, severity smallint, title text, evidence text,
-         profiles text[], refs text[], tags text[], state smallint, waiver_id text, event text,
-         from_state smallint)
+    AS x(id bigint, asset_id bigint, address inet, severity smallint, state smallint,
+         title text, evidence text, profiles text[], refs text[], tags text[], waiver_id text,
+         scan_id bigint, observed_at timestamptz)
 ), up AS (
-  INSERT INTO findings (asset_id, service_id, address, rule_id, severity, state, title,
-                        evidence, profiles, references_, tags, waiver_id, first_seen, last_seen,
-                        last_scan_id, state_changed)
-  SELECT o.asset_id, inc.service_id, o.address, inc.rule_id, inc.severity, inc.state, inc.title,
-         inc.evidence, inc.profiles, inc.refs, inc.tags, inc.waiver_id, o.observed_at,
-         o.observed_at, o.scan_id, o.observed_at
-  FROM inc JOIN o ON o.service_id = inc.service_id
-  ORDER BY inc.service_id, inc.rule_id
-  ON CONFLICT (service_id, rule_id) DO UPDATE SET
-    asset_id = EXCLUDED.asset_id,
-    address = EXCLUDED.address,
-    severity = EXCLUDED.severity,
-    state = EXCLUDED.state,
-    title = EXCLUDED.title,
-    evidence = EXCLUDED.evidence,
-    profiles = EXCLUDED.profiles,
-    references_ = EXCLUDED.references_,
-    tags = EXCLUDED.tags,
-    waiver_id = EXCLUDED.waiver_id,
-    last_seen = GREATEST(findings.last_seen, EXCLUDED.last_seen),
+  UPDATE findings f SET
+    asset_id = x.asset_id,
+    address = x.address,
+    severity = x.severity,
+    state = x.state,
+    title = x.title,
+    evidence = x.evidence,
+    profiles = x.profiles,
+    references_ = x.refs,
+    tags = x.tags,
+    waiver_id = x.waiver_id,
+    last_seen = GREATEST(f.last_seen, x.observed_at),
     -- A result that arrives late (an older scan) does not move "last" backwards.
-    last_scan_id = CASE WHEN EXCLUDED.last_seen >= findings.last_seen THEN EXCLUDED.last_scan_id
-                        ELSE findings.last_scan_id END,
-    state_changed = CASE WHEN findings.state <> EXCLUDED.state THEN EXCLUDED.state_changed
-                         ELSE findings.state_changed END
-  RETURNING id, service_id, rule_id
+    last_scan_id = CASE WHEN x.observed_at >= f.last_seen THEN x.scan_id ELSE f.last_scan_id END,
+    state_changed = CASE WHEN f.state <> x.state THEN x.observed_at ELSE f.state_changed END
+  FROM seen x
+  WHERE f.id = x.id
 ), gone AS (
-  SELECT * FROM jsonb_to_recordset($3::jsonb)
-    AS r(id bigint, service_id bigint, rule_id text, severity smallint, title text,
-         from_state smallint)
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id bigint, observed_at timestamptz)
 ), res AS (
-  UPDATE findings f SET state = 2, state_changed = o.observed_at
-  FROM gone JOIN o ON o.service_id = gone.service_id
-  WHERE f.id = gone.id
-  RETURNING f.id
-), changes AS (
-  SELECT up.id AS finding_id, inc.service_id, inc.event, inc.from_state, inc.state AS to_state,
-         inc.rule_id, inc.severity, inc.title, inc.evidence
-  FROM up JOIN inc ON inc.service_id = up.service_id AND inc.rule_id = up.rule_id
-  WHERE inc.event <> ''
-  UNION ALL
-  SELECT gone.id, gone.service_id, 'resolved', gone.from_state, 2, gone.rule_id, gone.severity,
-         gone.title, ''
-  FROM gone
-), ev AS (
-  INSERT INTO finding_events (finding_id, scan_id, kind, from_state, to_state, at, evidence)
-  SELECT c.finding_id, o.scan_id, c.event, c.from_state, c.to_state, o.observed_at, c.evidence
-  FROM changes c JOIN o ON o.service_id = c.service_id
-  ORDER BY c.finding_id
-  RETURNING id, finding_id, kind
-), outbox AS (
-  INSERT INTO alert_outbox (event_id, kind, payload)
-  SELECT ev.id, 'finding.' || ev.kind,
-         jsonb_build_object('findingId', ev.finding_id::text, 'event', ev.kind,
-                            'ruleId', c.rule_id, 'severity', c.severity, 'title', c.title,
-                            'evidence', c.evidence, 'fromState', c.from_state,
-                            'toState', c.to_state, 'asset', o.address::text,
-                            'service', o.service, 'scanId', o.scan_id::text,
-                            'at', o.observed_at::text)
-  FROM ev JOIN changes c ON c.finding_id = ev.finding_id AND c.event = ev.kind
-  JOIN o ON o.service_id = c.service_id
-), member AS (
-  INSERT INTO scan_findings (scan_id, finding_id)
-  SELECT o.scan_id, up.id FROM up JOIN o ON o.service_id = up.service_id
-  ON CONFLICT DO NOTHING
+  UPDATE findings f SET state = 2, state_changed = x.observed_at
+  FROM gone x
+  WHERE f.id = x.id
+), o AS (
+  SELECT * FROM jsonb_to_recordset($3::jsonb)
+    AS x(service_id bigint, observation_id bigint, scan_id bigint, observed_at timestamptz)
 ), latest AS (
   UPDATE services s SET last_observation_id = o.observation_id, last_scan_id = o.scan_id
   FROM o
@@ -299,7 +314,31 @@ WITH o AS (
     AND NOT EXISTS (SELECT 1 FROM observations x
                     WHERE x.id = s.last_observation_id AND x.observed_at > o.observed_at)
 )
-SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM res))sql";
+SELECT 1)sql";
+
+// A random (version 4) UUID: an alert's idempotency key, made here instead of by the column's
+// default (gen_random_uuid() took about 4 us per event on the server, more than the rest of
+// the outbox row). Keys only need to be unique: 122 random bits from a generator per thread,
+// seeded from the operating system's entropy.
+std::string randomUuid() {
+  thread_local std::mt19937_64 generator = [] {
+    std::random_device entropy;
+    std::seed_seq seed{entropy(), entropy(), entropy(), entropy(),
+                       entropy(), entropy(), entropy(), entropy()};
+    return std::mt19937_64(seed);
+  }();
+  uint64_t high = generator(), low = generator();
+  high = (high & ~0xF000ULL) | 0x4000ULL;                // version 4
+  low = (low & ~(0xC000ULL << 48)) | (0x8000ULL << 48);  // RFC 4122 variant
+  char text[37];
+  std::snprintf(text, sizeof(text), "%08llx-%04llx-%04llx-%04llx-%012llx",
+                static_cast<unsigned long long>(high >> 32),
+                static_cast<unsigned long long>((high >> 16) & 0xFFFF),
+                static_cast<unsigned long long>(high & 0xFFFF),
+                static_cast<unsigned long long>(low >> 48),
+                static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFULL));
+  return text;
+}
 
 // ---- planning a batch -----------------------------------------------------------------------
 
@@ -353,6 +392,9 @@ struct ChunkService {
   int64_t service_id = 0;
   int64_t asset_id = 0;
   int64_t observation_id = 0;  // 0: this scan already stored this service (a replay)
+  // As the server writes them in alert payloads (inet and timestamptz output).
+  std::string asset_address_text;
+  std::string observed_text;
 };
 
 void countEvent(const std::string& event, v1::IngestOutcome& o) {
@@ -368,6 +410,20 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
   auto tx = PgTransaction::begin(c);
   if (!tx.ok()) return tx.status();
   if (auto r = c.execPrepared("batch_lz4", kUseLz4); !r.ok()) return r.status();
+  if (auto r = c.execPrepared("batch_custom_plans", kCustomPlans); !r.ok()) return r.status();
+  std::set<std::string> scans;
+  for (const PlannedHost& h : hosts) {
+    if (h.host->services_size() > 0) scans.insert(std::to_string(std::stoll(h.host->scan_id())));
+  }
+  if (!scans.empty()) {
+    auto locked = c.execPrepared("batch_lock_scans", kLockScans,
+                                 {absl::StrCat("{", absl::StrJoin(scans, ","), "}")});
+    if (!locked.ok()) return locked.status();
+    // A scan that does not exist: written one result at a time, which names it.
+    if (locked->int64(0, 0) != static_cast<int64_t>(scans.size())) {
+      return absl::FailedPreconditionError("batch ingest: a scan does not exist");
+    }
+  }
 
   // 1. Assets, services, observations.
   JsonRows host_rows, service_rows;
@@ -387,7 +443,10 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     for (int s = 0; s < host.services_size(); ++s) {
       const v1::ServiceResult& result = host.services(s);
       const ServiceIdentity& id = hosts[h].services[s];
-      services.push_back({&hosts[h], &result, &id});
+      ChunkService& added = services.emplace_back();
+      added.host = &hosts[h];
+      added.result = &result;
+      added.identity = &id;
       const v1::TlsReport& report = result.report();
       service_rows.row().num("svc_no", services.size()).num("host_no", h + 1);
       service_rows.str("scan_id", host.scan_id()).str("address", id.ip).num("port", id.port);
@@ -403,7 +462,8 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
   inventories += "]";
   reports += "]";
   auto obs = c.execPrepared("batch_observations", kBatchObservations,
-                            {host_rows.finish(), inventories, service_rows.finish(), reports});
+                            movedParams(host_rows.finish(), std::move(inventories),
+                                        service_rows.finish(), std::move(reports)));
   if (!obs.ok()) return obs.status();
   if (obs->rows() != static_cast<int>(services.size())) {
     return absl::InternalError("batch ingest: a service was not stored");
@@ -414,6 +474,8 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     s.service_id = obs->int64(i, 1);
     s.asset_id = obs->int64(i, 2);
     s.observation_id = obs->int64(i, 3);
+    s.asset_address_text = obs->str(i, 4);
+    s.observed_text = obs->str(i, 5);
     v1::IngestOutcome& o = s.host->outcome;
     if (s.observation_id == 0) {
       // This scan already stored this service: a replay, so nothing else may change.
@@ -451,10 +513,9 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
       versions.number(id).number(v.version).boolean(v.supported).number(v.cipher_order).endRow();
     }
     for (const auto& r : rows.suites) {
-      const v1::CipherSuite& cs = *r.suite;
-      suites.number(id).number(r.version).number(r.position).number(cs.code()).text(cs.name());
-      suites.text(cs.kx()).text(cs.auth()).text(cs.cipher()).text(cs.mac()).number(cs.bits());
-      suites.boolean(cs.forward_secret()).endRow();
+      SuiteArrays a = suiteArrays(r);
+      suites.number(id).number(r.version).text(a.codes).text(a.names).text(a.kx).text(a.auth);
+      suites.text(a.ciphers).text(a.macs).text(a.bits).text(a.forward_secret).endRow();
     }
     for (const auto& r : rows.client_auth) {
       client_auth.number(id).number(r.version);
@@ -495,14 +556,25 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
     }
   }
   if (!certificates.empty()) {
-    auto inserted =
-        c.execPrepared("batch_certificates", kBatchCertificates, {certificates.finish()});
+    auto inserted = c.execPrepared("batch_certificates", kBatchCertificates,
+                                   movedParams(certificates.finish()));
     if (!inserted.ok()) return inserted.status();
+    std::set<std::string> concurrent;  // stored by another transaction since kKnownCertificates
+    for (const auto& [sha, presenter] : first_presenter) concurrent.insert(sha);
     for (int i = 0; i < inserted->rows(); ++i) {
       auto presenter = first_presenter.find(inserted->str(i, 0));
       if (presenter == first_presenter.end()) continue;
+      concurrent.erase(presenter->first);
       v1::IngestOutcome& o = presenter->second->outcome;
       o.set_certificates_new(o.certificates_new() + 1);
+    }
+    if (!concurrent.empty()) {
+      auto locked = c.execPrepared("batch_lock_certificates", kLockCertificates,
+                                   {pgTextArray({concurrent.begin(), concurrent.end()})});
+      if (!locked.ok()) return locked.status();
+      if (locked->int64(0, 0) != static_cast<int64_t>(concurrent.size())) {
+        return absl::AbortedError("batch ingest: a certificate was deleted while being stored");
+      }
     }
   }
   for (auto [sql, rows] :
@@ -526,36 +598,125 @@ absl::Status writeChunk(PgConnection& c, std::vector<PlannedHost>& hosts) {
         {locked->int64(i, 1), locked->str(i, 2), static_cast<v1::FindingState>(locked->int64(i, 3)),
          static_cast<v1::Severity>(locked->int64(i, 4)), locked->str(i, 5)});
   }
-  JsonRows observed, incoming, gone;
+  struct Change {  // an event and its outbox entry
+    int64_t finding_id = 0;
+    const ChunkService* service = nullptr;
+    std::string_view kind, rule_id, title, evidence;
+    int severity = 0, from_state = 0, to_state = 0;
+  };
+  struct NewFinding {
+    const ChunkService* service = nullptr;
+    const FindingUpsert* upsert = nullptr;
+  };
+  std::vector<Reconciliation> recs;
+  recs.reserve(fresh.size());
+  size_t new_findings = 0, events = 0;
   for (ChunkService* s : fresh) {
+    recs.push_back(
+        reconcileFindings(stored[s->service_id], s->result->findings(), s->result->complete()));
+    for (const auto& u : recs.back().upserts) {
+      if (u.stored_id == 0) ++new_findings;
+      if (!u.event.empty()) ++events;
+    }
+    events += recs.back().resolved.size();
+  }
+  std::vector<int64_t> finding_ids, event_ids;
+  if (new_findings + events > 0) {
+    auto ids = c.execPrepared("batch_reserve_ids", kReserveIds,
+                              {std::to_string(new_findings), std::to_string(events)});
+    if (!ids.ok()) return ids.status();
+    for (const auto& v : parsePgTextArray(ids->text(0, 0))) finding_ids.push_back(std::stoll(v));
+    for (const auto& v : parsePgTextArray(ids->text(0, 1))) event_ids.push_back(std::stoll(v));
+    if (finding_ids.size() != new_findings || event_ids.size() != events) {
+      return absl::InternalError("batch ingest: ids were not reserved");
+    }
+  }
+  PgCopyRows new_rows, membership;
+  JsonRows seen, gone, latest;
+  std::vector<Change> changes;
+  size_t next_finding = 0;
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    const ChunkService* s = fresh[k];
     const ServiceIdentity& id = *s->identity;
-    observed.row().num("service_id", s->service_id).num("asset_id", s->asset_id);
-    observed.str("address", s->host->address).str("service", serviceName(id.ip, id.port));
-    observed.str("scan_id", s->host->host->scan_id()).str("observed_at", pgTimestamp(id.observed));
-    observed.num("observation_id", s->observation_id);
-    Reconciliation rec =
-        reconcileFindings(stored[s->service_id], s->result->findings(), s->result->complete());
+    const std::string& scan = s->host->host->scan_id();
+    std::string observed = pgTimestamp(id.observed);
+    latest.row().num("service_id", s->service_id).num("observation_id", s->observation_id);
+    latest.str("scan_id", scan).str("observed_at", observed);
     v1::IngestOutcome& o = s->host->outcome;
-    for (const auto& u : rec.upserts) {
+    for (const auto& u : recs[k].upserts) {
       const v1::Finding& f = *u.finding;
-      incoming.row().num("service_id", s->service_id).str("rule_id", f.rule_id());
-      incoming.num("severity", f.severity()).str("title", f.title());
-      incoming.str("evidence", f.evidence()).strs("profiles", f.profiles());
-      incoming.strs("refs", f.references()).strs("tags", f.tags()).num("state", u.to_state);
-      incoming.str("waiver_id", u.to_state == v1::WAIVED ? f.waiver_id() : "");
-      incoming.str("event", u.event).num("from_state", u.from_state);
+      const std::string& waiver = u.to_state == v1::WAIVED ? f.waiver_id() : "";
+      int64_t finding_id = u.stored_id;
+      if (finding_id == 0) {
+        finding_id = finding_ids[next_finding++];
+        new_rows.number(finding_id).number(s->asset_id).number(s->service_id);
+        new_rows.text(s->host->address).text(f.rule_id()).number(f.severity());
+        new_rows.number(u.to_state).text(f.title()).text(f.evidence());
+        new_rows.text(pgTextArray({f.profiles().begin(), f.profiles().end()}));
+        new_rows.text(pgTextArray({f.references().begin(), f.references().end()}));
+        new_rows.text(pgTextArray({f.tags().begin(), f.tags().end()})).text(waiver);
+        new_rows.text(observed).text(observed).text(scan).text(observed).endRow();
+      } else {
+        seen.row().num("id", finding_id).num("asset_id", s->asset_id);
+        seen.str("address", s->host->address).num("severity", f.severity());
+        seen.num("state", u.to_state).str("title", f.title()).str("evidence", f.evidence());
+        seen.strs("profiles", f.profiles()).strs("refs", f.references()).strs("tags", f.tags());
+        seen.str("waiver_id", waiver).str("scan_id", scan).str("observed_at", observed);
+      }
+      membership.text(scan).number(finding_id).endRow();
+      if (!u.event.empty()) {
+        changes.push_back({finding_id, s, u.event, f.rule_id(), f.title(), f.evidence(),
+                           f.severity(), u.from_state, u.to_state});
+      }
       countEvent(u.event, o);
     }
-    for (const auto& r : rec.resolved) {
-      gone.row().num("id", r.stored->id).num("service_id", s->service_id);
-      gone.str("rule_id", r.stored->rule_id).num("severity", r.stored->severity);
-      gone.str("title", r.stored->title).num("from_state", r.stored->state);
+    for (const auto& r : recs[k].resolved) {
+      gone.row().num("id", r.stored->id).str("observed_at", observed);
+      changes.push_back({r.stored->id, s, "resolved", r.stored->rule_id, r.stored->title, "",
+                         r.stored->severity, r.stored->state, v1::RESOLVED});
     }
-    o.set_findings_resolved(o.findings_resolved() + rec.resolved.size());
+    o.set_findings_resolved(o.findings_resolved() + recs[k].resolved.size());
   }
-  auto written = c.execPrepared("batch_findings", kBatchFindings,
-                                {observed.finish(), incoming.finish(), gone.finish()});
-  if (!written.ok()) return written.status();
+  // Events and their outbox entries; the payload as the one-host statement builds it with
+  // jsonb_build_object (texts the server formatted: the asset's inet and the observation time).
+  PgCopyRows event_rows, outbox_rows;
+  std::string payload;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& ch = changes[i];
+    const ChunkService& s = *ch.service;
+    std::string scan = std::to_string(std::stoll(s.host->host->scan_id()));
+    event_rows.number(event_ids[i]).number(ch.finding_id).text(scan).text(ch.kind);
+    event_rows.number(ch.from_state).number(ch.to_state);
+    event_rows.text(pgTimestamp(s.identity->observed)).text(ch.evidence).endRow();
+    payload = "{\"findingId\":\"";
+    absl::StrAppend(&payload, ch.finding_id, "\",\"event\":");
+    appendJsonString(ch.kind, payload);
+    payload += ",\"ruleId\":";
+    appendJsonString(ch.rule_id, payload);
+    absl::StrAppend(&payload, ",\"severity\":", ch.severity, ",\"title\":");
+    appendJsonString(ch.title, payload);
+    payload += ",\"evidence\":";
+    appendJsonString(ch.evidence, payload);
+    absl::StrAppend(&payload, ",\"fromState\":", ch.from_state, ",\"toState\":", ch.to_state,
+                    ",\"asset\":");
+    appendJsonString(s.asset_address_text, payload);
+    payload += ",\"service\":";
+    appendJsonString(serviceName(s.identity->ip, s.identity->port), payload);
+    absl::StrAppend(&payload, ",\"scanId\":\"", scan, "\",\"at\":");
+    appendJsonString(s.observed_text, payload);
+    payload += '}';
+    outbox_rows.number(event_ids[i]).text("finding." + std::string(ch.kind)).text(payload);
+    outbox_rows.text(randomUuid()).endRow();
+  }
+  for (auto [sql, rows] :
+       {std::pair{kCopyFindings, &new_rows}, std::pair{kCopyEvents, &event_rows},
+        std::pair{kCopyOutbox, &outbox_rows}, std::pair{kCopyMembership, &membership}}) {
+    if (rows->empty()) continue;
+    if (auto n = c.copyIn(sql, rows->data()); !n.ok()) return n.status();
+  }
+  auto updated = c.execPrepared("batch_updates", kBatchUpdates,
+                                movedParams(seen.finish(), gone.finish(), latest.finish()));
+  if (!updated.ok()) return updated.status();
   return (*tx)->commit();
 }
 

@@ -54,6 +54,12 @@ json stringArray(const google::protobuf::RepeatedPtrField<std::string>& values) 
 
 // ---- statements ---------------------------------------------------------------------------
 
+// The scan a host result is written for, locked as the foreign keys did (migration 0003: once
+// per transaction instead of once per row): it cannot be deleted before the result commits,
+// and a result for a scan that does not exist is refused.
+constexpr const char* kLockScan = R"sql(
+SELECT 1 FROM scans WHERE id = $1::bigint FOR KEY SHARE)sql";
+
 constexpr const char* kUpsertAsset = R"sql(
 INSERT INTO assets (address, addresses, mac, hostname, vendor, model, firmware, serial,
                     device_class, site, inventory, first_seen, last_seen)
@@ -105,13 +111,13 @@ WITH svc AS (
   FROM obs, jsonb_to_recordset($14::jsonb)
     AS x(version smallint, supported boolean, cipher_order smallint)
 ), suites AS (
-  INSERT INTO observation_cipher_suites (observation_id, version, position, code, name, kx, auth,
-                                         cipher, mac, bits, forward_secret)
-  SELECT obs.id, x.version, x.position, x.code, x.name, x.kx, x.auth, x.cipher, x.mac, x.bits,
-         x.forward_secret
+  INSERT INTO observation_cipher_suites (observation_id, version, codes, names, kx, auth, ciphers,
+                                         macs, bits, forward_secret)
+  SELECT obs.id, x.version, x.codes::integer[], x.names::text[], x.kx::text[], x.auth::text[],
+         x.ciphers::text[], x.macs::text[], x.bits::integer[], x.forward_secret::boolean[]
   FROM obs, jsonb_to_recordset($15::jsonb)
-    AS x(version smallint, position smallint, code integer, name text, kx text, auth text,
-         cipher text, mac text, bits integer, forward_secret boolean)
+    AS x(version smallint, codes text, names text, kx text, auth text, ciphers text, macs text,
+         bits text, forward_secret text)
 ), auth AS (
   INSERT INTO observation_client_auth (observation_id, version, signature_algorithms, ca_names,
                                        certificate_types)
@@ -151,8 +157,24 @@ WITH svc AS (
   SELECT obs.id, x.chain_index, x.position, decode(x.sha256, 'hex'), x.source, x.trusted
   FROM obs, jsonb_to_recordset($19::jsonb)
     AS x(chain_index smallint, position smallint, sha256 text, source smallint, trusted boolean)
+), known AS (
+  -- The certificates stored before: locked as the chain rows' foreign key did (migration 0003),
+  -- so none can be deleted before this transaction commits. The others are inserted by `cert`.
+  SELECT 1 FROM certificates c
+  WHERE c.sha256 IN (SELECT decode(x.sha256, 'hex') FROM jsonb_to_recordset($18::jsonb)
+                       AS x(sha256 text))
+  FOR KEY SHARE
 )
-SELECT (SELECT id FROM svc), (SELECT id FROM obs), (SELECT count(*) FROM cert))sql";
+SELECT (SELECT id FROM svc), (SELECT id FROM obs), (SELECT count(*) FROM cert),
+       (SELECT count(*) FROM known))sql";
+
+// Certificates another transaction stored while this one inserted them (ON CONFLICT skipped
+// them, and `known` above could not see them yet): locked now that they are visible.
+constexpr const char* kLockCertificates = R"sql(
+SELECT count(*) FROM (
+  SELECT 1 FROM certificates c
+  WHERE c.sha256 IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x)
+  FOR KEY SHARE) AS locked)sql";
 
 constexpr const char* kLockServiceFindings = R"sql(
 SELECT id, rule_id, state, severity, title FROM findings WHERE service_id = $1
@@ -238,6 +260,14 @@ absl::StatusOr<v1::IngestOutcome> PgFindingStore::ingest(const v1::HostResult& h
   v1::IngestOutcome outcome;
   auto tx = PgTransaction::begin(c_);
   if (!tx.ok()) return tx.status();
+  if (host.services_size() > 0) {
+    auto scan = c_.execPrepared("ingest_lock_scan", kLockScan, {host.scan_id()});
+    if (!scan.ok()) return scan.status();
+    if (scan->rows() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("host result: scan ", host.scan_id(), " does not exist"));
+    }
+  }
   google::protobuf::Timestamp observed =
       host.has_observed_at() ? host.observed_at() : nowTimestamp();
   std::string addresses = pgTextArray(
@@ -276,17 +306,16 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
         {{"version", v.version}, {"supported", v.supported}, {"cipher_order", v.cipher_order}});
   }
   for (const auto& s : rows.suites) {
-    const v1::CipherSuite& cs = *s.suite;
+    SuiteArrays a = suiteArrays(s);
     suites.push_back({{"version", s.version},
-                      {"position", s.position},
-                      {"code", cs.code()},
-                      {"name", cs.name()},
-                      {"kx", cs.kx()},
-                      {"auth", cs.auth()},
-                      {"cipher", cs.cipher()},
-                      {"mac", cs.mac()},
-                      {"bits", cs.bits()},
-                      {"forward_secret", cs.forward_secret()}});
+                      {"codes", a.codes},
+                      {"names", a.names},
+                      {"kx", a.kx},
+                      {"auth", a.auth},
+                      {"ciphers", a.ciphers},
+                      {"macs", a.macs},
+                      {"bits", a.bits},
+                      {"forward_secret", a.forward_secret}});
   }
   for (const auto& a : rows.client_auth) {
     auth.push_back({{"version", a.version},
@@ -352,6 +381,16 @@ absl::Status PgFindingStore::ingestService(const v1::HostResult& host, int64_t a
   int64_t observation_id = obs->int64(0, 1);
   outcome.set_services_stored(outcome.services_stored() + 1);
   outcome.set_certificates_new(outcome.certificates_new() + obs->int64(0, 2));
+  if (obs->int64(0, 2) + obs->int64(0, 3) < static_cast<int64_t>(rows.certificates.size())) {
+    std::vector<std::string> shas;
+    for (const auto& c : rows.certificates) shas.push_back(c.sha256);
+    auto locked =
+        c_.execPrepared("ingest_lock_certificates", kLockCertificates, {pgTextArray(shas)});
+    if (!locked.ok()) return locked.status();
+    if (locked->int64(0, 0) != static_cast<int64_t>(shas.size())) {
+      return absl::AbortedError("ingest: a certificate was deleted while being stored");
+    }
+  }
 
   auto locked =
       c_.execPrepared("ingest_lock_findings", kLockServiceFindings, {std::to_string(service_id)});

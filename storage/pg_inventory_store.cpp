@@ -393,8 +393,9 @@ absl::StatusOr<v1::FleetSummary> PgInventoryStore::fleetSummary() {
 
 absl::StatusOr<int64_t> PgInventoryStore::dropObservationsOlderThan(int max_age_days) {
   if (max_age_days < 1) return invalid("retention must be at least one day");
-  // Normalised rows and chain positions go with their observation (ON DELETE CASCADE). The
-  // latest observation of a service stays whatever its age: summaries are computed from it.
+  // Normalised rows and chain positions go with their observation (the observations_deleted
+  // trigger of migration 0003, in the same statement). The latest observation of a service
+  // stays whatever its age: summaries are computed from it.
   auto r = c_.exec(
       "DELETE FROM observations o WHERE o.observed_at < now() - make_interval(days => $1)"
       " AND NOT EXISTS (SELECT 1 FROM services s WHERE s.last_observation_id = o.id)",

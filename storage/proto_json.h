@@ -15,6 +15,9 @@ namespace tlsaudit::storage {
 // Appends `s` as a JSON string (quotes, backslashes and control characters escaped); bytes that
 // are not well-formed UTF-8 become U+FFFD, so the result is always valid JSON.
 void appendJsonString(std::string_view s, std::string& out);
+// The same, but bytes that are not well-formed UTF-8 make it return false (with `out`
+// unspecified) unless `replace_invalid`.
+bool appendJsonStringOrFail(std::string_view s, std::string& out, bool replace_invalid);
 
 // Appends `message` as proto3 JSON to `out`, as MessageToJsonString would with default options
 // (lowerCamelCase names, fields without presence only when not default, enums by name, 64-bit

@@ -3,11 +3,12 @@
 // given by --database (tests/bench/run_storage.sh starts a private cluster for it).
 //
 //   tlsaudit_storage_bench --database DSN [--observations 100000] [--writers 2] [--batch 200]
-//                          [--via-writer] [--findings 1000000] [--queries 2000]
+//                          [--via-writer] [--scans 1] [--findings 1000000] [--queries 2000]
 //
 // --batch N: host results per PgFindingStore::ingestBatch call (1: PgFindingStore::ingest, one
 // host per transaction). --via-writer: the daemon's path instead of --writers threads: every
-// result is enqueued to one HostResultWriter (one writer thread, batches of --batch).
+// result is enqueued to one HostResultWriter (one writer thread, batches of --batch). --scans N:
+// N scans of the same hosts one after the other, figures for each (the later ones update).
 #include <google/protobuf/util/time_util.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "storage/host_result_writer.h"
 #include "storage/ingest_rows.h"
 #include "storage/migrator.h"
@@ -50,6 +52,7 @@ struct Args {
   int queries = 2000;
   int batch = 200;
   bool via_writer = false;
+  int scans = 1;              // ingest passes over the same hosts
   bool queries_only = false;  // the database was filled by an earlier run (TLSAUDIT_BENCH_KEEP)
 };
 
@@ -116,9 +119,10 @@ const char* kRules[] = {"tls10-enabled", "tls11-enabled", "md5-signature", "sha1
 const char* kProfiles[] = {"baseline", "pci-dss-4.0", "nist-800-52r2", "mozilla-intermediate",
                            "bsi-tr-02102-2"};
 
-// The host result of host `i`: 1 to 3 TLS services; 30% of services present one of 200 shared
+// The host result of host `i` in scan number `pass` (a day after the one before): 1 to 3 TLS
+// services; 30% of services present one of 200 shared
 // vendor default leaves, the others a leaf of their own; all chain to 4 intermediates.
-v1::HostResult makeHost(const std::string& scan, int i, int services) {
+v1::HostResult makeHost(const std::string& scan, int i, int services, int pass) {
   std::mt19937 rng(i);
   v1::HostResult h;
   h.set_scan_id(scan);
@@ -206,7 +210,8 @@ v1::HostResult makeHost(const std::string& scan, int i, int services) {
     r->mutable_extensions()->set_extended_master_secret(!legacy);
     r->set_duration_ms(800 + rng() % 4000);
     r->set_connections(20 + rng() % 40);
-    *r->mutable_scanned_at() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1700000000);
+    *r->mutable_scanned_at() =
+        google::protobuf::util::TimeUtil::SecondsToTimestamp(1700000000 + pass * 86400);
     // Three findings per service, as a baseline policy gives a legacy device.
     for (int k = 0; k < 3; ++k) {
       auto* f = sr->add_findings();
@@ -255,6 +260,85 @@ double serverCpuSeconds(const std::string& data_dir) {
   }
   return total;
 }
+
+// Which of the server's processes used the CPU while ingest ran (backends, autovacuum workers,
+// the WAL writer...): every 100 ms, each child of the postmaster
+// (/proc/<pid>/task/<pid>/children) with its title (/proc/<pid>/cmdline) and CPU time. A process
+// that lives between two samples is missed here; serverCpuSeconds() counts it. The sampling
+// thread's own CPU time is kept apart (ownCpuSeconds), so the client's figure leaves it out.
+class ServerCpuSampler {
+ public:
+  explicit ServerCpuSampler(const std::string& data_dir) {
+    std::ifstream pid_file(data_dir + "/postmaster.pid");
+    if (!(pid_file >> postmaster_) || postmaster_ <= 0) return;
+    sample(true);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        sample(false);
+      }
+      rusage u{};
+      getrusage(RUSAGE_THREAD, &u);
+      own_cpu_ =
+          u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    });
+  }
+  // Stops sampling (after a last sample); CPU seconds per kind of process.
+  std::map<std::string, double> stop() {
+    if (thread_.joinable()) {
+      stop_ = true;
+      thread_.join();
+      sample(false);
+    }
+    std::map<std::string, double> out;
+    for (const auto& [pid, p] : processes_) out[p.kind] += p.last - p.first;
+    return out;
+  }
+  // CPU seconds the sampling thread used (after stop()).
+  double ownCpuSeconds() const { return own_cpu_; }
+
+ private:
+  struct Process {
+    std::string kind;
+    double first = 0;  // CPU when first seen at the start; 0 when it started later
+    double last = 0;
+  };
+  void sample(bool at_start) {
+    std::ifstream children(absl::StrFormat("/proc/%d/task/%d/children", postmaster_, postmaster_));
+    for (std::string name; children >> name;) {
+      std::ifstream stat_file("/proc/" + name + "/stat");
+      std::string text((std::istreambuf_iterator<char>(stat_file)),
+                       std::istreambuf_iterator<char>());
+      size_t close = text.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream fields(text.substr(close + 2));
+      std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                                 std::istream_iterator<std::string>());
+      // After the command: state(0) ppid(1) ... utime(11) stime(12).
+      if (f.size() < 13 || std::stol(f[1]) != postmaster_ || f[0] == "Z") continue;
+      double cpu = (std::stod(f[11]) + std::stod(f[12])) / sysconf(_SC_CLK_TCK);
+      long pid = std::stol(name);
+      auto [it, added] = processes_.try_emplace(pid);
+      if (added) {
+        std::ifstream cmdline_file("/proc/" + name + "/cmdline");
+        std::string title;
+        std::getline(cmdline_file, title, '\0');
+        it->second.kind = "backends";
+        for (const char* kind : {"autovacuum", "walwriter", "checkpointer", "background writer"}) {
+          if (title.find(kind) != std::string::npos) it->second.kind = kind;
+        }
+        it->second.first = at_start ? cpu : 0;
+      }
+      it->second.last = std::max(it->second.last, cpu);
+    }
+  }
+
+  long postmaster_ = 0;
+  double own_cpu_ = 0;
+  std::map<long, Process> processes_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 double clientCpuSeconds() {
   rusage u{};
@@ -309,6 +393,8 @@ int main(int argc, char** argv) {
       a.batch = std::max(1, std::stoi(next()));
     } else if (k == "--via-writer") {
       a.via_writer = true;
+    } else if (k == "--scans") {
+      a.scans = std::max(1, std::stoi(next()));
     } else if (k == "--queries-only") {
       a.queries_only = true;
     } else {
@@ -328,98 +414,135 @@ int main(int argc, char** argv) {
     // ---- ingest ------------------------------------------------------------------------------
     // Hosts have 1, 2 or 3 services (2 on average); build the hosts up front so the timing is
     // the database's, not the generator's.
-    std::vector<v1::HostResult> hosts;
-    int obs = 0;
-    for (int i = 0; obs < a.observations; ++i) {
-      int n = std::min(1 + i % 3, a.observations - obs);
-      hosts.push_back(makeHost(scan->id(), i, n));
-      obs += n;
-    }
-    size_t report_bytes = 0;
-    for (const auto& s : hosts[0].services()) report_bytes += s.report().ByteSizeLong();
-    size_t report_json = 0;
-    for (const auto& s : hosts[0].services()) report_json += st::reportJson(s.report()).size();
-    std::printf(
-        "ingest: %d observations in %zu hosts, %s, %d hosts per batch (report ~%zu bytes "
-        "protobuf, ~%zu bytes JSON)\n",
-        obs, hosts.size(),
-        a.via_writer ? "one HostResultWriter" : (std::to_string(a.writers) + " writers").c_str(),
-        a.batch, report_bytes / hosts[0].services_size(), report_json / hosts[0].services_size());
-    std::atomic<size_t> next{0};
-    std::atomic<int> errors{0}, retries{0};
-    std::string data_dir = value(*db, "SHOW data_directory");
-    double server_cpu_start = serverCpuSeconds(data_dir), client_cpu_start = clientCpuSeconds();
-    auto start = Clock::now();
-    if (a.via_writer) {
-      st::HostResultWriterOptions o;
-      o.connect.dsn = a.dsn;
-      o.connect.statement_timeout = std::chrono::milliseconds(0);
-      o.batch_hosts = static_cast<size_t>(a.batch);
-      o.buffer_capacity = hosts.size();
-      st::HostResultWriter writer(o, [&](const v1::HostResult&, const auto& outcome) {
-        if (outcome.ok()) return;
-        std::fprintf(stderr, "ingest: %s\n", std::string(outcome.status().message()).c_str());
-        ++errors;
-      });
-      // The buffer holds every result: handed over as fast as the scanner could.
-      for (auto& h : hosts) {
-        if (auto s = writer.enqueue(std::move(h)); !s.ok()) die(std::string(s.message()));
+    // Scan after scan of the same hosts: the first writes everything new, the later ones what a
+    // daemon writes day after day (services and findings seen again, known certificates).
+    for (int pass = 0; pass < a.scans; ++pass) {
+      std::string scan_id = scan->id();
+      if (pass > 0) {
+        auto next_scan = st::PgScanQueue(*db).createScan(scan_proto);
+        if (!next_scan.ok()) die("cannot create a scan");
+        scan_id = next_scan->id();
       }
-      if (!writer.flush(std::chrono::hours(1))) die("writer did not drain");
-      retries = static_cast<int>(writer.stats().retries);
-    } else {
-      std::vector<std::thread> threads;
-      for (int w = 0; w < a.writers; ++w) {
-        threads.emplace_back([&] {
-          auto c = connect(a.dsn);
-          st::PgFindingStore store(*c);
-          for (size_t i; (i = next.fetch_add(a.batch)) < hosts.size();) {
-            size_t n = std::min<size_t>(a.batch, hosts.size() - i);
-            std::span<const v1::HostResult> batch(&hosts[i], n);
-            for (int attempt = 0; !batch.empty(); ++attempt) {
-              std::vector<absl::StatusOr<v1::IngestOutcome>> results;
-              if (a.batch == 1) {
-                results.push_back(store.ingest(batch.front()));
-              } else {
-                results = store.ingestBatch(batch);
-              }
-              // Deadlocks and results held back behind them are retried, as the writer does.
-              size_t failed = 0;
-              for (const auto& r : results) failed += r.ok() ? 0 : 1;
-              if (failed == 0) break;
-              bool retry = attempt < 5;
-              for (const auto& r : results) {
-                if (!r.ok() && r.status().code() != absl::StatusCode::kAborted) retry = false;
-              }
-              if (!retry) {
-                for (const auto& r : results) {
-                  if (r.ok()) continue;
-                  std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
-                  ++errors;
-                }
-                break;
-              }
-              ++retries;  // the stored ones are replays on the retry
-            }
-          }
-        });
+      std::string pass_label =
+          a.scans > 1 ? absl::StrFormat(" (scan %d of %d)", pass + 1, a.scans) : std::string();
+      std::vector<v1::HostResult> hosts;
+      int obs = 0;
+      for (int i = 0; obs < a.observations; ++i) {
+        int n = std::min(1 + i % 3, a.observations - obs);
+        hosts.push_back(makeHost(scan_id, i, n, pass));
+        obs += n;
       }
-      for (auto& t : threads) t.join();
-    }
-    double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("ingest: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n", secs,
-                obs / secs, hosts.size() / secs, errors.load(), retries.load());
-    if (errors.load() > 0) die("ingest failed");
-    double server_cpu = serverCpuSeconds(data_dir) - server_cpu_start;
-    double client_cpu = clientCpuSeconds() - client_cpu_start;
-    if (server_cpu_start >= 0) {
-      // What the figures would be with the machine to ourselves: CPU time is what a busy
-      // machine cannot inflate (much).
+      size_t report_bytes = 0;
+      for (const auto& s : hosts[0].services()) report_bytes += s.report().ByteSizeLong();
+      size_t report_json = 0;
+      for (const auto& s : hosts[0].services()) report_json += st::reportJson(s.report()).size();
       std::printf(
-          "ingest CPU: server %.0f us + client %.0f us per observation (%.1f + %.1f s); "
-          "%.0f observations per CPU-second\n",
-          server_cpu / obs * 1e6, client_cpu / obs * 1e6, server_cpu, client_cpu,
-          obs / (server_cpu + client_cpu));
+          "ingest%s: %d observations in %zu hosts, %s, %d hosts per batch (report ~%zu bytes "
+          "protobuf, ~%zu bytes JSON)\n",
+          pass_label.c_str(), obs, hosts.size(),
+          a.via_writer ? "one HostResultWriter" : (std::to_string(a.writers) + " writers").c_str(),
+          a.batch, report_bytes / hosts[0].services_size(), report_json / hosts[0].services_size());
+      std::atomic<size_t> next{0};
+      std::atomic<int> errors{0}, retries{0};
+      std::string data_dir = value(*db, "SHOW data_directory");
+      // The writers' sessions are opened before the first CPU reading and closed after the last:
+      // a backend that exits in between is counted by the postmaster only once it is reaped.
+      std::vector<std::unique_ptr<st::PgConnection>> sessions;
+      for (int w = 0; !a.via_writer && w < a.writers; ++w) sessions.push_back(connect(a.dsn));
+      ServerCpuSampler sampler(data_dir);
+      double server_cpu_start = serverCpuSeconds(data_dir), client_cpu_start = clientCpuSeconds();
+      double server_cpu_end = 0, client_cpu_end = 0;
+      std::map<std::string, double> server_cpu_by_kind;
+      auto start = Clock::now();
+      auto stop = [&] {
+        server_cpu_end = serverCpuSeconds(data_dir);
+        client_cpu_end = clientCpuSeconds();
+        server_cpu_by_kind = sampler.stop();
+      };
+      if (a.via_writer) {
+        st::HostResultWriterOptions o;
+        o.connect.dsn = a.dsn;
+        o.connect.statement_timeout = std::chrono::milliseconds(0);
+        o.batch_hosts = static_cast<size_t>(a.batch);
+        o.buffer_capacity = hosts.size();
+        st::HostResultWriter writer(o, [&](const v1::HostResult&, const auto& outcome) {
+          if (outcome.ok()) return;
+          std::fprintf(stderr, "ingest: %s\n", std::string(outcome.status().message()).c_str());
+          ++errors;
+        });
+        // The buffer holds every result: handed over as fast as the scanner could.
+        for (auto& h : hosts) {
+          if (auto s = writer.enqueue(std::move(h)); !s.ok()) die(std::string(s.message()));
+        }
+        if (!writer.flush(std::chrono::hours(1))) die("writer did not drain");
+        stop();  // before the writer's session closes
+        retries = static_cast<int>(writer.stats().retries);
+      } else {
+        std::vector<std::thread> threads;
+        for (int w = 0; w < a.writers; ++w) {
+          threads.emplace_back([&, w] {
+            st::PgFindingStore store(*sessions[w]);
+            for (size_t i; (i = next.fetch_add(a.batch)) < hosts.size();) {
+              size_t n = std::min<size_t>(a.batch, hosts.size() - i);
+              std::span<const v1::HostResult> batch(&hosts[i], n);
+              for (int attempt = 0; !batch.empty(); ++attempt) {
+                std::vector<absl::StatusOr<v1::IngestOutcome>> results;
+                if (a.batch == 1) {
+                  results.push_back(store.ingest(batch.front()));
+                } else {
+                  results = store.ingestBatch(batch);
+                }
+                // Deadlocks and results held back behind them are retried, as the writer does.
+                size_t failed = 0;
+                for (const auto& r : results) failed += r.ok() ? 0 : 1;
+                if (failed == 0) break;
+                bool retry = attempt < 5;
+                for (const auto& r : results) {
+                  if (!r.ok() && r.status().code() != absl::StatusCode::kAborted) retry = false;
+                }
+                if (!retry) {
+                  for (const auto& r : results) {
+                    if (r.ok()) continue;
+                    std::fprintf(stderr, "ingest: %s\n", std::string(r.status().message()).c_str());
+                    ++errors;
+                  }
+                  break;
+                }
+                ++retries;  // the stored ones are replays on the retry
+              }
+            }
+          });
+        }
+        for (auto& t : threads) t.join();
+        stop();
+      }
+      double secs = std::chrono::duration<double>(Clock::now() - start).count();
+      sessions.clear();
+      std::printf("ingest%s: %.1f s, %.0f observations/s, %.0f hosts/s, %d errors, %d retried\n",
+                  pass_label.c_str(), secs, obs / secs, hosts.size() / secs, errors.load(),
+                  retries.load());
+      if (errors.load() > 0) die("ingest failed");
+      double server_cpu = server_cpu_end - server_cpu_start;
+      double client_cpu = client_cpu_end - client_cpu_start - sampler.ownCpuSeconds();
+      if (server_cpu_start >= 0) {
+        // What the figures would be with the machine to ourselves: CPU time is what a busy
+        // machine cannot inflate (much).
+        std::printf(
+            "ingest%s CPU: server %.0f us + client %.0f us per observation (%.1f + %.1f s); "
+            "%.0f observations per CPU-second\n",
+            pass_label.c_str(), server_cpu / obs * 1e6, client_cpu / obs * 1e6, server_cpu,
+            client_cpu, obs / (server_cpu + client_cpu));
+        // Autovacuum of the freshly written tables runs during ingest or not, depending on when
+        // the launcher visits the database: part of what ingest costs, but not of every run.
+        std::string kinds;
+        for (const auto& [kind, cpu] : server_cpu_by_kind) {
+          if (cpu / obs * 1e6 >= 0.5)
+            kinds +=
+                absl::StrFormat("%s%s %.0f us", kinds.empty() ? "" : ", ", kind, cpu / obs * 1e6);
+        }
+        std::printf("ingest%s CPU of the server by process: %s\n", pass_label.c_str(),
+                    kinds.c_str());
+      }
     }
     std::printf(
         "ingest: rows: observations %s, certificates %s (%s distinct leaves shared), "
@@ -443,7 +566,6 @@ int main(int argc, char** argv) {
               "'observation_certificates']::regclass[]) c")
             .c_str(),
         value(*db, "SELECT pg_size_pretty(pg_total_relation_size('certificates'))").c_str());
-    hosts.clear();
 
     // ---- a million findings ----------------------------------------------------------------
     // Ingest made three per service; the rest are generated in SQL over the same services, with

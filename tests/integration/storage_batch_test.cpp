@@ -52,8 +52,8 @@ std::map<std::string, std::vector<std::string>> contentByNaturalKeys(storage::Pg
        " v.cipher_order) FROM observation_versions v JOIN observations o ON o.id ="
        " v.observation_id JOIN services s ON s.id = o.service_id"},
       {"observation_cipher_suites",
-       "SELECT concat_ws('|', host(s.address), s.port, o.scan_id, x.version, x.position, x.code,"
-       " x.name, x.kx, x.auth, x.cipher, x.mac, x.bits, x.forward_secret)"
+       "SELECT concat_ws('|', host(s.address), s.port, o.scan_id, x.version, x.codes, x.names,"
+       " x.kx, x.auth, x.ciphers, x.macs, x.bits, x.forward_secret)"
        " FROM observation_cipher_suites x JOIN observations o ON o.id = x.observation_id"
        " JOIN services s ON s.id = o.service_id"},
       {"observation_client_auth",
@@ -333,6 +333,7 @@ TEST_F(StorageBatchTest, LifecycleThroughBatchesEqualsOneHostAtATime) {
   for (const auto& [table, rows] : expected) {
     EXPECT_EQ(actual[table], rows) << table;
   }
+  EXPECT_THAT(orphanReferences(*single), ::testing::IsEmpty());
   // The scenario did exercise every kind of event.
   EXPECT_EQ(
       queryValue(*db_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM finding_events"),
@@ -352,8 +353,10 @@ TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
   report->mutable_chains(0)->mutable_certificates(0)->set_subject(hostile);
   Outcomes out = batch({h});
   ASSERT_TRUE(out[0].ok()) << out[0].status();
+  EXPECT_EQ(queryValue(*db_, "SELECT names[1] FROM observation_cipher_suites WHERE version = 3"),
+            hostile);
   EXPECT_EQ(queryValue(*db_,
-                       "SELECT name FROM observation_cipher_suites WHERE version = 3"
+                       "SELECT name FROM observation_cipher_suite_rows WHERE version = 3"
                        " AND position = 0"),
             hostile);
   EXPECT_THAT(
@@ -367,6 +370,16 @@ TEST_F(StorageBatchTest, HostileTextTravelsThroughCopyAsData) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->SerializeAsString(), report->SerializeAsString());
   EXPECT_EQ(queryValue(*db_, "SELECT to_regclass('findings') IS NOT NULL"), "t");
+  // The one-host path writes the suites as array literals inside JSON: the same text arrives.
+  auto single = h;
+  single.mutable_asset()->set_addresses(0, "10.13.0.2");
+  single.mutable_services(0)->mutable_report()->mutable_target()->set_ip("10.13.0.2");
+  ASSERT_TRUE(PgFindingStore(*db_).ingest(single).ok());
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT x.names[1] FROM observation_cipher_suites x JOIN observations o"
+                       " ON o.id = x.observation_id JOIN services s ON s.id = o.service_id"
+                       " WHERE s.address = '10.13.0.2' AND x.version = 3"),
+            hostile);
 }
 
 TEST_F(StorageBatchTest, ConcurrentBatchWritersSharingCertificatesStoreEverythingOnce) {
@@ -420,6 +433,75 @@ TEST_F(StorageBatchTest, ConcurrentBatchWritersSharingCertificatesStoreEverythin
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM findings"), kWriters * kHostsEach);
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM finding_events"), kWriters * kHostsEach);
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_outbox"), kWriters * kHostsEach);
+  // The idempotency keys the batch path makes: version 4 UUIDs, each once.
+  EXPECT_EQ(queryCount(*db_, "SELECT count(DISTINCT idempotency_key) FROM alert_outbox"),
+            kWriters * kHostsEach);
+  EXPECT_EQ(queryCount(*db_,
+                       "SELECT count(*) FROM alert_outbox WHERE substr(idempotency_key::text, 15,"
+                       " 1) <> '4' OR substr(idempotency_key::text, 20, 1) NOT IN"
+                       " ('8', '9', 'a', 'b')"),
+            0);
+  RecordProperty("aborted_and_retried", retried.load());
+}
+
+TEST_F(StorageBatchTest, ConcurrentBatchWritersOfTwoScansOfTheSameHosts) {
+  // Two writers store two scans of the same hosts at the same time, in opposite host orders:
+  // whichever commits a finding first inserts it (one "opened" event), the other sees it again;
+  // each service's latest observation is the later scan's, whatever the commit order.
+  constexpr int kHosts = 60, kBatch = 12;
+  std::string scans[2] = {createScan(*db_), createScan(*db_)};
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0}, retried{0};
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      auto c = connectOrFail(dsn_);
+      if (c == nullptr) return ++failures, void();
+      std::vector<v1::HostResult> hosts;
+      for (int i = 0; i < kHosts; ++i) {
+        int host = w == 0 ? i : kHosts - 1 - i;
+        hosts.push_back(makeHostResult(scans[w], ipOf(17, host), 443,
+                                       {makeFinding("tls10", v1::HIGH),
+                                        makeFinding("r" + std::to_string(host % 4), v1::LOW)}));
+      }
+      for (int at = 0; at < kHosts; at += kBatch) {
+        std::vector<v1::HostResult> pending(hosts.begin() + at, hosts.begin() + at + kBatch);
+        for (int attempt = 0; !pending.empty() && attempt < 20; ++attempt) {
+          Outcomes out = PgFindingStore(*c).ingestBatch(pending);
+          std::vector<v1::HostResult> again;
+          for (size_t i = 0; i < out.size(); ++i) {
+            if (out[i].ok()) continue;
+            if (out[i].status().code() != absl::StatusCode::kAborted) {
+              ADD_FAILURE() << out[i].status();
+              ++failures;
+              continue;
+            }
+            ++retried;
+            again.push_back(pending[i]);
+          }
+          pending = std::move(again);
+        }
+        if (!pending.empty()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observations"), 2 * kHosts);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM findings"), 2 * kHosts);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM finding_events"), 2 * kHosts);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM finding_events WHERE kind = 'opened'"),
+            2 * kHosts);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM alert_outbox"), 2 * kHosts);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM scan_findings"), 4 * kHosts);
+  // The later scan is every service's latest observation and every finding's last sighting.
+  auto latest = db_->exec(
+      "SELECT (SELECT count(*) FROM services s JOIN observations o ON o.id = s.last_observation_id"
+      " WHERE o.scan_id = $1::bigint), (SELECT count(*) FROM findings WHERE last_scan_id ="
+      " $1::bigint AND last_seen = (SELECT max(observed_at) FROM observations))",
+      {scans[1]});
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->int64(0, 0), kHosts);
+  EXPECT_EQ(latest->int64(0, 1), 2 * kHosts);
   RecordProperty("aborted_and_retried", retried.load());
 }
 
@@ -551,7 +633,9 @@ TEST_F(StorageBatchFaultTest, ServerCrashMidBatchLosesAndDuplicatesNothing) {
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM assets"), kHosts);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observations"), kHosts);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_versions"), kHosts * 5);
-  EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_cipher_suites"), kHosts * 8);
+  EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_cipher_suites"), kHosts * 2);
+  EXPECT_EQ(queryCount(*db, "SELECT sum(cardinality(codes)) FROM observation_cipher_suites"),
+            kHosts * 8);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM observation_certificates"), kHosts * 2);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM certificates"), kHosts + 1);
   EXPECT_EQ(queryCount(*db, "SELECT count(*) FROM findings"), kHosts * 2);
@@ -568,6 +652,7 @@ TEST_F(StorageBatchFaultTest, ServerCrashMidBatchLosesAndDuplicatesNothing) {
                        "SELECT count(*) FROM services s JOIN observations o ON"
                        " o.id = s.last_observation_id"),
             kHosts);
+  EXPECT_THAT(orphanReferences(*db), ::testing::IsEmpty());
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ TEST_F(StorageFaultTest, ServerCrashAndRestartMidIngestLosesAndDuplicatesNothing
                        "SELECT count(*) FROM observations o WHERE NOT EXISTS (SELECT 1"
                        " FROM observation_extensions e WHERE e.observation_id = o.id)"),
             0);
+  EXPECT_THAT(orphanReferences(*db_), ::testing::IsEmpty());
 }
 
 TEST_F(StorageFaultTest, BufferIsBoundedWhileTheServerIsDownAndDrainsAfter) {

@@ -1,5 +1,7 @@
 #include "tests/integration/storage_fixture.h"
 
+#include <gmock/gmock.h>
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -96,6 +98,27 @@ std::string databaseFingerprint(storage::PgConnection& c) {
     out += queryValue(c, r->str(0, 0)) + "\n";
   }
   return out;
+}
+
+std::vector<std::string> orphanReferences(storage::PgConnection& c) {
+  std::vector<std::string> out;
+  if (queryValue(c, "SELECT to_regproc('tlsaudit_orphan_references') IS NOT NULL") != "t") {
+    return out;  // the schema predates migration 0003 (or was never migrated)
+  }
+  auto r = c.exec(
+      "SELECT reference || '=' || orphans FROM tlsaudit_orphan_references() WHERE orphans > 0"
+      " ORDER BY 1");
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status();
+    return out;
+  }
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->str(i, 0));
+  return out;
+}
+
+void StorageTest::TearDown() {
+  if (db_ == nullptr || db_->broken()) return;
+  EXPECT_THAT(orphanReferences(*db_), ::testing::IsEmpty());
 }
 
 void StorageTest::SetUp() {

@@ -29,10 +29,18 @@ int64_t queryCount(storage::PgConnection& c, const std::string& sql);
 // order), to show that an operation changed nothing.
 std::string databaseFingerprint(storage::PgConnection& c);
 
-// Every test gets its own database `t_<n>` on the shared cluster, optionally migrated.
+// "reference=count" for every reference of the schema with rows whose referenced row is
+// missing (tlsaudit_orphan_references(), migration 0003); empty when there are none or the
+// schema predates the function.
+std::vector<std::string> orphanReferences(storage::PgConnection& c);
+
+// Every test gets its own database `t_<n>` on the shared cluster, optionally migrated. After
+// the test, no row may refer to a row that is not there (migration 0003 guarantees the
+// references ingest writes without foreign keys).
 class StorageTest : public ::testing::Test {
  protected:
   void SetUp() override;
+  void TearDown() override;
   virtual bool migrateOnSetUp() const { return true; }
 
   std::string dsn_;

@@ -64,7 +64,21 @@ TEST_F(StorageIngestTest, StoresObservationRowsAndEachCertificateOnce) {
   // 5 versions probed per service, 2 supported with 4 suites each, client auth on TLS 1.2.
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_versions"), 10);
   EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_versions WHERE supported"), 4);
-  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_cipher_suites"), 16);
+  // One cipher-suite row per (observation, version) with the version's suites in order.
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_cipher_suites"), 4);
+  EXPECT_EQ(queryCount(*db_, "SELECT sum(cardinality(codes)) FROM observation_cipher_suites"), 16);
+  EXPECT_EQ(queryCount(*db_, "SELECT count(*) FROM observation_cipher_suite_rows"), 16);
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT codes::text || ' ' || array_to_string(names, ',') || ' ' ||"
+                       " bits::text || ' ' || forward_secret::text FROM observation_cipher_suites"
+                       " WHERE version = 5 LIMIT 1"),
+            "{49199,49200,49201,49202} TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_RSA_WITH_AES_128_CBC_SHA,"
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA {128,128,128,112} {t,t,f,f}");
+  EXPECT_EQ(queryValue(*db_,
+                       "SELECT position || ':' || code || ':' || kx || ':' || cipher FROM"
+                       " observation_cipher_suite_rows WHERE version = 5 AND position = 3 LIMIT 1"),
+            "3:49202:RSA:3DES_EDE_CBC");
   EXPECT_EQ(queryValue(*db_,
                        "SELECT array_to_string(signature_algorithms, ',') FROM "
                        "observation_client_auth LIMIT 1"),

@@ -46,6 +46,7 @@ TEST_P(TransitionTest, Transition) {
     EXPECT_EQ(r.upserts[0].to_state, *c.to_state);
     EXPECT_EQ(r.upserts[0].event, c.event);
     EXPECT_EQ(r.upserts[0].from_state, c.stored ? *c.stored : v1::FINDING_STATE_UNSPECIFIED);
+    EXPECT_EQ(r.upserts[0].stored_id, c.stored ? 7 : 0);
   } else if (c.to_state) {
     EXPECT_TRUE(r.upserts.empty());
     ASSERT_EQ(r.resolved.size(), 1u);

@@ -105,6 +105,26 @@ TEST(ProtoJson, MeansWhatTheProtobufPrinterWrites) {
   EXPECT_EQ(assetJson(v1::Asset()), "{}");
 }
 
+TEST(ProtoJson, TimestampsAreWrittenAsThePrinterWritesThem) {
+  const int64_t seconds[] = {-62135596800,                          // 0001-01-01T00:00:00Z
+                             -2208988801,                           // 1899-12-31T23:59:59Z
+                             -1,           0,          951782400,   // 2000-02-29
+                             951868799,    1700000000, 4107542399,  // 2100-02-28T23:59:59Z
+                             253402300799};                         // 9999-12-31T23:59:59Z
+  const int32_t nanos[] = {0, 1, 999999999, 120000000, 123000, 123456000, 100, 5000000};
+  for (int64_t s : seconds) {
+    for (int32_t n : nanos) {
+      v1::TlsReport report;
+      report.mutable_scanned_at()->set_seconds(s);
+      report.mutable_scanned_at()->set_nanos(n);
+      std::string expected, fast;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(report, &expected).ok());
+      ASSERT_TRUE(appendProtoJson(report, nullptr, fast));
+      EXPECT_EQ(fast, expected) << s << "." << n;
+    }
+  }
+}
+
 TEST(ProtoJson, DeclinesWhatItDoesNotWrite) {
   v1::TlsReport report;
   report.mutable_target()->set_host("bad \xc3\x28 utf-8");
@@ -175,10 +195,13 @@ TEST(ObservationRows, NormalisesVersionsSuitesClientAuthAndCertificatesOnce) {
   ASSERT_EQ(rows.versions.size(), 2u);
   EXPECT_EQ(rows.versions[0].version, v1::TLS1_2);
   EXPECT_TRUE(rows.versions[0].supported);
-  ASSERT_EQ(rows.suites.size(), 3u);
-  EXPECT_EQ(rows.suites[1].position, 1);
-  EXPECT_EQ(rows.suites[2].version, v1::TLS1_3);
-  EXPECT_EQ(rows.suites[2].position, 0);
+  // One list per version that accepted suites, in the report's order.
+  ASSERT_EQ(rows.suites.size(), 2u);
+  EXPECT_EQ(rows.suites[0].version, v1::TLS1_2);
+  ASSERT_EQ(rows.suites[0].suites->size(), 2);
+  EXPECT_EQ(rows.suites[0].suites->Get(1).code(), 2u);
+  EXPECT_EQ(rows.suites[1].version, v1::TLS1_3);
+  EXPECT_EQ(rows.suites[1].suites->size(), 1);
   ASSERT_EQ(rows.client_auth.size(), 1u);
   EXPECT_EQ(rows.client_auth[0].version, v1::TLS1_2);
   ASSERT_EQ(rows.chain.size(), 3u);
@@ -189,6 +212,38 @@ TEST(ObservationRows, NormalisesVersionsSuitesClientAuthAndCertificatesOnce) {
   ASSERT_EQ(rows.certificates.size(), 2u);
   EXPECT_EQ(rows.certificates[0].sha1, std::string(40, 'c'));
   EXPECT_EQ(rows.certificates[1].sha1, "");
+}
+
+TEST(SuiteArrays, OneArrayLiteralPerColumnElementIByPosition) {
+  v1::VersionResult v;
+  auto* a = v.add_cipher_suites();
+  a->set_code(0xc02f);
+  a->set_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+  a->set_kx("ECDHE");
+  a->set_auth("RSA");
+  a->set_cipher("AES_128_GCM");
+  a->set_mac("AEAD");
+  a->set_bits(128);
+  a->set_forward_secret(true);
+  auto* b = v.add_cipher_suites();
+  b->set_code(10);
+  b->set_name("quote\" back\\slash {brace,comma}");
+  b->set_bits(112);
+  SuiteArrays arrays = suiteArrays({4, &v.cipher_suites()});
+  EXPECT_EQ(arrays.codes, "{49199,10}");
+  EXPECT_EQ(
+      arrays.names,
+      "{\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\",\"quote\\\" back\\\\slash {brace,comma}\"}");
+  EXPECT_EQ(arrays.kx, "{\"ECDHE\",\"\"}");
+  EXPECT_EQ(arrays.auth, "{\"RSA\",\"\"}");
+  EXPECT_EQ(arrays.ciphers, "{\"AES_128_GCM\",\"\"}");
+  EXPECT_EQ(arrays.macs, "{\"AEAD\",\"\"}");
+  EXPECT_EQ(arrays.bits, "{128,112}");
+  EXPECT_EQ(arrays.forward_secret, "{t,f}");
+  // What PostgreSQL prints back parses to the same texts.
+  EXPECT_THAT(parsePgTextArray(arrays.names),
+              ::testing::ElementsAre("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                     "quote\" back\\slash {brace,comma}"));
 }
 
 TEST(ServiceIdentity, FallsBackToTheReportAndTheAssetAddress) {
