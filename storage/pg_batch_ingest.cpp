@@ -191,7 +191,7 @@ WITH h AS (
   ON CONFLICT (scan_id, service_id) DO NOTHING
   RETURNING id, service_id
 )
-SELECT sv.svc_no, sv.service_id, sv.asset_id, obs.id, sv.asset_address::text,
+SELECT sv.svc_no, sv.service_id, sv.asset_id, obs.id, host(sv.asset_address),
        sv.observed_at::text
 FROM sv LEFT JOIN obs ON obs.service_id = sv.service_id
 ORDER BY sv.svc_no)sql";
@@ -392,7 +392,8 @@ struct ChunkService {
   int64_t service_id = 0;
   int64_t asset_id = 0;
   int64_t observation_id = 0;  // 0: this scan already stored this service (a replay)
-  // As the server writes them in alert payloads (inet and timestamptz output).
+  // As the server writes them in alert payloads (the address without its /32, timestamptz
+  // output).
   std::string asset_address_text;
   std::string observed_text;
 };

@@ -237,7 +237,7 @@ WITH inc AS (
          jsonb_build_object('findingId', ev.finding_id::text, 'event', ev.kind,
                             'ruleId', c.rule_id, 'severity', c.severity, 'title', c.title,
                             'evidence', c.evidence, 'fromState', c.from_state,
-                            'toState', c.to_state, 'asset', $8::text, 'service', $9::text,
+                            'toState', c.to_state, 'asset', host($8::inet), 'service', $9::text,
                             'scanId', $3::text, 'at', $4::text)
   FROM ev JOIN changes c ON c.finding_id = ev.finding_id AND c.event = ev.kind
 ), member AS (

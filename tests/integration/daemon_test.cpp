@@ -643,6 +643,9 @@ TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
   ASSERT_TRUE(keys.ok());
   std::set<std::string> expected;
   for (int i = 0; i < keys->rows(); ++i) expected.insert(keys->str(i, 0));
+  // The outbox names the asset by its address alone ("127.0.0.1", not inet's "127.0.0.1/32").
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM alert_outbox WHERE payload->>'asset' <> '127.0.0.1'"),
+            0);
   ASSERT_GT(expected.size(), opened) << "no resolved events were written";
   ASSERT_TRUE(eventually([&] { return receiver.acknowledged("/hook").size() >= expected.size(); },
                          milliseconds(90000)))
