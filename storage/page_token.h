@@ -17,4 +17,16 @@ absl::StatusOr<std::string> decodePageToken(std::string_view list, std::string_v
 // decodePageToken for numeric keys (ids).
 absl::StatusOr<int64_t> decodeIdPageToken(std::string_view list, std::string_view token);
 
+// An (address, id) key as "ADDRESS|ID": the address is one IPv4 or IPv6 address in text form.
+struct AddressIdKey {
+  std::string address;
+  int64_t id = 0;
+};
+std::string encodeAddressIdPageToken(std::string_view list, std::string_view address,
+                                     std::string_view id);
+absl::StatusOr<AddressIdKey> decodeAddressIdPageToken(std::string_view list,
+                                                      std::string_view token);
+// A key that is a SHA-256 in lowercase hex (64 digits).
+absl::StatusOr<std::string> decodeSha256PageToken(std::string_view list, std::string_view token);
+
 }  // namespace tlsaudit::storage

@@ -519,18 +519,10 @@ absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFi
   // findings_address_idx); otherwise newest first by id.
   bool by_address = !filter.address().empty();
   if (!page_token.empty() && by_address) {
-    auto last = decodePageToken("findings-by-address", page_token);
+    auto last = decodeAddressIdPageToken("findings-by-address", page_token);
     if (!last.ok()) return last.status();
-    size_t bar = last->find('|');
-    int64_t id = 0;
-    if (bar == std::string::npos ||
-        std::from_chars(last->data() + bar + 1, last->data() + last->size(), id).ec !=
-            std::errc() ||
-        id <= 0) {
-      return invalid("invalid page token");
-    }
     // Row comparison: btree reads it as the start of the range.
-    w.add("(f.address, f.id) > ($?::inet, $?::bigint)", last->substr(0, bar), std::to_string(id));
+    w.add("(f.address, f.id) > ($?::inet, $?::bigint)", last->address, std::to_string(last->id));
   } else if (!page_token.empty()) {
     auto last = decodeIdPageToken("findings", page_token);
     if (!last.ok()) return last.status();
@@ -581,9 +573,8 @@ absl::StatusOr<v1::FindingPage> PgFindingStore::listFindings(const v1::FindingFi
   int n = std::min(r->rows(), page_size);
   for (int i = 0; i < n; ++i) *page.add_findings() = findingFromRow(*r, i);
   if (r->rows() > page_size && by_address) {
-    page.set_next_page_token(encodePageToken(
-        "findings-by-address",
-        absl::StrCat(page.findings(n - 1).asset(), "|", page.findings(n - 1).id())));
+    page.set_next_page_token(encodeAddressIdPageToken(
+        "findings-by-address", page.findings(n - 1).asset(), page.findings(n - 1).id()));
   } else if (r->rows() > page_size) {
     page.set_next_page_token(encodePageToken("findings", page.findings(n - 1).id()));
   }

@@ -216,7 +216,7 @@ absl::StatusOr<v1::CertificatePage> PgInventoryStore::listCertificates(
   if (auto s = checkPageSize(page_size); !s.ok()) return s;
   Where w;
   if (!page_token.empty()) {
-    auto last = decodePageToken("certificates", page_token);
+    auto last = decodeSha256PageToken("certificates", page_token);
     if (!last.ok()) return last.status();
     w.add("c.sha256 > decode($?, 'hex')", *last);
   }

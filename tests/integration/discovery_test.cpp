@@ -269,8 +269,10 @@ TEST(DiscoveryTest, SnmpV3UsmLevelsAndProtocols) {
                   "createUser md5user MD5 md5password1\n"
                   "createUser sha256user SHA-256 sha256password DES despassword1\n"
                   "createUser noauthuser\n"
+                  "createUser aes192user SHA-512 sha512password AES192 aes192password\n"
+                  "createUser aes256user SHA-384 sha384password AES256 aes256password\n"
                   "rouser shauser priv\nrouser md5user auth\nrouser sha256user priv\n"
-                  "rouser noauthuser noauth\n",
+                  "rouser noauthuser noauth\nrouser aes192user priv\nrouser aes256user priv\n",
               {});
   ASSERT_TRUE(snmpd.ok());
   struct Case {
@@ -286,6 +288,14 @@ TEST(DiscoveryTest, SnmpV3UsmLevelsAndProtocols) {
         "--snmp-v3-priv", "DES:despassword1"},
        "v3:sha256user"},
       {{"--snmp-v3-user", "noauthuser"}, "v3:noauthuser"},
+      {{"--snmp-v3-user", "aes192user", "--snmp-v3-auth", "SHA-512:sha512password",
+        "--snmp-v3-priv", "AES-192:aes192password"},
+       "v3:aes192user"},
+      {{"--snmp-v3-user", "aes256user", "--snmp-v3-auth", "SHA-384:sha384password",
+        "--snmp-v3-priv", "AES-256:aes256password"},
+       "v3:aes256user"},
+      // SNMPv1 with the community the fixture's system configuration grants.
+      {{"--snmp-version", "1", "--snmp-community", "public"}, "v1#1"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"discover",

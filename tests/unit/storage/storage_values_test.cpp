@@ -53,6 +53,32 @@ TEST(PageToken, RoundTripAndRefusals) {
   EXPECT_FALSE(decodePageToken("findings", encodePageToken("findings", std::string(4096, '7'))).ok());
 }
 
+TEST(PageToken, TypedKeysRefuseForgedValuesBeforeTheyReachSql) {
+  auto key = decodeAddressIdPageToken("findings-by-address",
+                                      encodeAddressIdPageToken("findings-by-address", "2001:db8::7", "42"));
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(key->address, "2001:db8::7");
+  EXPECT_EQ(key->id, 42);
+  EXPECT_EQ(decodeAddressIdPageToken("findings-by-address",
+                                     encodeAddressIdPageToken("findings-by-address", "10.1.2.3", "9"))
+                ->address,
+            "10.1.2.3");
+  // Forged keys a client could build by hand: each would otherwise be a cast error in SQL.
+  for (const char* forged : {"not-an-address|5", "10.0.0.1/24|5", "10.0.0.1|0", "10.0.0.1|x",
+                             "10.0.0.1", "|5", "'; DROP TABLE findings; --|5"}) {
+    auto r = decodeAddressIdPageToken("findings-by-address",
+                                      encodePageToken("findings-by-address", forged));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << forged;
+  }
+  std::string sha(64, 'a');
+  EXPECT_EQ(*decodeSha256PageToken("certificates", encodePageToken("certificates", sha)), sha);
+  for (std::string forged : {std::string(63, 'a'), std::string(64, 'g'), std::string(64, 'A'),
+                             std::string("zz")}) {
+    EXPECT_FALSE(decodeSha256PageToken("certificates", encodePageToken("certificates", forged)).ok())
+        << forged;
+  }
+}
+
 TEST(ServiceName, BracketsIpv6AndParsesBack) {
   EXPECT_EQ(serviceName("10.0.0.1", 443), "10.0.0.1:443");
   EXPECT_EQ(serviceName("2001:db8::1", 5061), "[2001:db8::1]:5061");
