@@ -655,6 +655,100 @@ absl::Status PgFindingStore::putWaiver(const v1::Waiver& w) {
   return r.status();
 }
 
+namespace {
+
+// The state changes of a waiver refresh, with their events and outbox entries (the same payload
+// as ingest's, without a scan).
+constexpr const char* kWriteWaiverStates = R"sql(
+WITH ch AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS x(id bigint, to_state smallint, from_state smallint, waiver_id text, event text,
+         service text)
+), upd AS (
+  UPDATE findings f SET state = ch.to_state, waiver_id = ch.waiver_id,
+    state_changed = CASE WHEN f.state <> ch.to_state THEN $2::timestamptz ELSE f.state_changed END
+  FROM ch WHERE f.id = ch.id
+  RETURNING f.id, f.rule_id, f.severity, f.title, f.evidence, f.address
+), ev AS (
+  INSERT INTO finding_events (finding_id, scan_id, kind, from_state, to_state, at, evidence)
+  SELECT ch.id, NULL, ch.event, ch.from_state, ch.to_state, $2::timestamptz, upd.evidence
+  FROM ch JOIN upd ON upd.id = ch.id WHERE ch.event <> '' ORDER BY ch.id
+  RETURNING id, finding_id, kind
+)
+INSERT INTO alert_outbox (event_id, kind, payload)
+SELECT ev.id, 'finding.' || ev.kind,
+       jsonb_build_object('findingId', ev.finding_id::text, 'event', ev.kind,
+                          'ruleId', upd.rule_id, 'severity', upd.severity, 'title', upd.title,
+                          'evidence', upd.evidence, 'fromState', ch.from_state,
+                          'toState', ch.to_state, 'asset', host(upd.address),
+                          'service', ch.service, 'scanId', '', 'at', $2::text)
+FROM ev JOIN upd ON upd.id = ev.finding_id JOIN ch ON ch.id = ev.finding_id ORDER BY ev.id)sql";
+
+}  // namespace
+
+absl::StatusOr<int> PgFindingStore::refreshWaiverStates(const WaiverRefreshScope& scope,
+                                                        const WaiverDecision& decide) {
+  std::string where;
+  std::vector<PgParam> params;
+  switch (scope.kind) {
+    case WaiverRefreshScope::kAll:
+      where = "f.state = 3 OR (f.state = 1 AND f.rule_id IN (SELECT rule_id FROM waivers))";
+      break;
+    case WaiverRefreshScope::kRules:
+      if (scope.rules.empty()) return 0;
+      where = "f.state IN (1, 3) AND f.rule_id = ANY($1::text[])";
+      params.push_back(pgTextArray(scope.rules));
+      break;
+    case WaiverRefreshScope::kLapsed:
+      where =
+          "f.state = 3 AND NOT EXISTS (SELECT 1 FROM waivers w WHERE w.id = f.waiver_id"
+          " AND w.expires > to_timestamp($1::bigint))";
+      params.push_back(std::to_string(scope.now));
+      break;
+  }
+  auto tx = PgTransaction::begin(c_);
+  if (!tx.ok()) return tx.status();
+  auto r = c_.exec(absl::StrCat("SELECT ", kFindingColumns,
+                                ", a.vendor, a.model, ARRAY(SELECT host(x) FROM unnest(a.addresses) x)"
+                                " FROM findings f JOIN assets a ON a.id = f.asset_id"
+                                " JOIN services s ON s.id = f.service_id WHERE ",
+                                where, " ORDER BY f.id FOR UPDATE OF f"),
+                   params);
+  if (!r.ok()) return r.status();
+  constexpr int kAssetColumns = 16;  // first column after kFindingColumns
+  json changes = json::array();
+  int changed = 0;
+  for (int i = 0; i < r->rows(); ++i) {
+    v1::Finding f = findingFromRow(*r, i);
+    v1::Asset asset;
+    asset.set_vendor(r->str(i, kAssetColumns));
+    asset.set_model(r->str(i, kAssetColumns + 1));
+    asset.set_hostname(r->str(i, 15));
+    for (auto& a : parsePgTextArray(r->text(i, kAssetColumns + 2))) asset.add_addresses(a);
+    uint32_t port = static_cast<uint32_t>(r->int64(i, 7));
+    std::string waiver = decide(f, asset, port);
+    v1::FindingState to = waiver.empty() ? v1::OPEN : v1::WAIVED;
+    if (to == f.state() && waiver == f.waiver_id()) continue;
+    std::string event;
+    if (to != f.state()) {
+      event = to == v1::WAIVED ? "waived" : "unwaived";
+      ++changed;
+    }
+    changes.push_back({{"id", std::stoll(f.id())},
+                       {"to_state", static_cast<int>(to)},
+                       {"from_state", static_cast<int>(f.state())},
+                       {"waiver_id", waiver},
+                       {"event", event},
+                       {"service", f.service()}});
+  }
+  if (!changes.empty()) {
+    auto w = c_.exec(kWriteWaiverStates, {jsonText(changes), pgTimestamp(nowTimestamp())});
+    if (!w.ok()) return w.status();
+  }
+  if (auto s = (*tx)->commit(); !s.ok()) return s;
+  return changed;
+}
+
 absl::StatusOr<std::vector<v1::Waiver>> PgFindingStore::listWaivers() {
   auto r = c_.exec(
       "SELECT id, rule_id, COALESCE(host(address), ''), COALESCE(cidr::text, ''), vendor, model,"

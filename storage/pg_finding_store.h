@@ -1,10 +1,28 @@
 // FindingStore on PostgreSQL (schema: storage/migrations).
 #pragma once
 
+#include <functional>
+
 #include "storage/finding_store.h"
 #include "storage/pg_connection.h"
+#include "tlsaudit/v1/asset.pb.h"
 
 namespace tlsaudit::storage {
+
+// Which findings a waiver refresh looks at (OPEN and WAIVED ones only; RESOLVED stay resolved).
+struct WaiverRefreshScope {
+  enum Kind {
+    kAll,     // every finding that is WAIVED or whose rule has a waiver
+    kRules,   // the findings of `rules`
+    kLapsed,  // WAIVED findings whose waiver is gone or has expired
+  };
+  Kind kind = kAll;
+  std::vector<std::string> rules;
+  int64_t now = 0;  // Unix seconds at which kLapsed judges expiry
+};
+// The waiver that covers `finding` (on `port` of `asset`) now: its id, or "" for none.
+using WaiverDecision = std::function<std::string(const tlsaudit::v1::Finding& finding,
+                                                 const tlsaudit::v1::Asset& asset, uint32_t port)>;
 
 // Uses `connection` (not owned; must outlive the store) from one thread at a time. Cheap to
 // construct: make one per pool task.
@@ -32,6 +50,14 @@ class PgFindingStore : public FindingStore {
   absl::Status putWaiver(const tlsaudit::v1::Waiver& waiver) override;
   absl::StatusOr<std::vector<tlsaudit::v1::Waiver>> listWaivers() override;
   absl::Status deleteWaiver(const std::string& id) override;
+
+  // Applies changed waivers to stored findings without waiting for the next scan: in one
+  // transaction, locks the findings in `scope`, asks `decide` which waiver covers each now and
+  // moves OPEN <-> WAIVED where that changed, with an event (waived, unwaived) and an alert
+  // outbox entry for each, as ingest does. A finding that stays WAIVED under another waiver
+  // only changes its waiver_id. Returns how many findings changed state.
+  absl::StatusOr<int> refreshWaiverStates(const WaiverRefreshScope& scope,
+                                          const WaiverDecision& decide);
 
  private:
   absl::Status ingestService(const tlsaudit::v1::HostResult& host, int64_t asset_id,

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "scanner/api/request_checks.h"
 #include "scanner/api/services.h"
+#include "scanner/daemon/waiver_refresh.h"
 #include "storage/pg_finding_store.h"
 #include "storage/timestamps.h"
 
@@ -34,6 +35,17 @@ bool wanted(const v1::WatchFindingsRequest& req, const v1::FindingChange& c) {
     return false;
   }
   return true;
+}
+
+// The rules whose findings a change of waiver `id` can move: the rule it had, and `rule_id`.
+std::vector<std::string> rulesOf(const std::vector<v1::Waiver>& before, const std::string& id,
+                                 const std::string& rule_id) {
+  std::vector<std::string> out;
+  if (!rule_id.empty()) out.push_back(rule_id);
+  for (const auto& w : before) {
+    if (w.id() == id && w.rule_id() != rule_id) out.push_back(w.rule_id());
+  }
+  return out;
 }
 
 }  // namespace
@@ -167,6 +179,11 @@ grpc::Status FindingServiceImpl::CreateWaiver(grpc::ServerContext* c,
                         }
                         auto put = storage::PgFindingStore(db).putWaiver(w);
                         if (!put.ok()) return put;
+                        // Its findings are WAIVED now (and a changed selector releases others).
+                        auto changed = refreshWaivers(
+                            db, {storage::WaiverRefreshScope::kRules, rulesOf(*existing, w.id(), w.rule_id()), 0},
+                            std::time(nullptr));
+                        if (!changed.ok()) return changed.status();
                         return true;
                       });
                       if (!st.ok()) return toGrpc(st.status());
@@ -202,6 +219,11 @@ grpc::Status FindingServiceImpl::DeleteWaiver(grpc::ServerContext* c,
       }
       auto del = storage::PgFindingStore(db).deleteWaiver(req->id());
       if (!del.ok()) return del;
+      // What it waived is OPEN again now, unless another waiver covers it.
+      auto changed = refreshWaivers(
+          db, {storage::WaiverRefreshScope::kRules, rulesOf(*existing, req->id(), ""), 0},
+          std::time(nullptr));
+      if (!changed.ok()) return changed.status();
       return true;
     });
     return toGrpc(st.status());

@@ -1,6 +1,7 @@
 #include "scanner/api/request_checks.h"
 
 #include <algorithm>
+#include <ctime>
 
 #include "collectors/net/asio.h"
 
@@ -138,6 +139,9 @@ absl::Status checkWaiver(const v1::Waiver& w, const std::string& field) {
   if (w.rule_id().empty()) return bad(field + ".rule_id", "missing");
   if (w.reason().empty()) return bad(field + ".reason", "missing: say why the risk is accepted");
   if (!w.has_expires()) return bad(field + ".expires", "missing: every waiver expires");
+  if (w.expires().seconds() <= std::time(nullptr)) {
+    return bad(field + ".expires", "already past: a waiver must end in the future");
+  }
   if (auto st = checkText(w.rule_id(), field + ".rule_id"); !st.ok()) return st;
   if (auto st = checkText(w.reason(), field + ".reason", 2000); !st.ok()) return st;
   if (auto st = checkText(w.owner(), field + ".owner"); !st.ok()) return st;

@@ -515,6 +515,104 @@ int runFindingsWatch(const FindingsArgs& a) {
   return 0;
 }
 
+// ---- waivers ----
+
+struct WaiversArgs {
+  ClientArgs client;
+  std::string id;
+  std::string rule;
+  std::string address;
+  std::string cidr;
+  std::string vendor;
+  std::string model;
+  uint32_t port = 0;
+  std::string reason;
+  std::string owner;
+  std::string expires;
+};
+
+std::string selectorText(const v1::AssetSelector& s) {
+  std::vector<std::string> parts;
+  if (!s.address().empty()) parts.push_back("address " + s.address());
+  if (!s.cidr().empty()) parts.push_back("cidr " + s.cidr());
+  if (!s.vendor().empty()) parts.push_back("vendor " + s.vendor());
+  if (!s.model().empty()) parts.push_back("model " + s.model());
+  if (s.port() != 0) parts.push_back("port " + std::to_string(s.port()));
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+int runWaiversList(const WaiversArgs& a) {
+  auto c = Client::open(a.client);
+  if (!c.ok()) return fail("waivers list", std::string(c.status().message()));
+  v1::ListWaiversResponse out;
+  auto ctx = c->context();
+  auto st = c->findings_->ListWaivers(ctx.get(), v1::ListWaiversRequest(), &out);
+  if (!st.ok()) return fail("waivers list", c->describe(st));
+  if (a.client.format == "json") {
+    std::cout << toJson(out) << "\n";
+    return 0;
+  }
+  Table t({"ID", "RULE", "ASSETS", "EXPIRES", "OWNER", "ORIGIN", "REASON"});
+  for (const auto& w : out.waivers()) {
+    t.add({w.id(), w.rule_id(), selectorText(w.selector()), timeText(w.expires()),
+           w.owner().empty() ? "-" : w.owner(), w.origin(), w.reason()});
+  }
+  t.print(std::cout);
+  std::cout << out.waivers_size() << " waiver(s)\n";
+  return 0;
+}
+
+int runWaiversAdd(const WaiversArgs& a) {
+  v1::CreateWaiverRequest req;
+  v1::Waiver* w = req.mutable_waiver();
+  w->set_id(a.id);
+  w->set_rule_id(a.rule);
+  w->mutable_selector()->set_address(a.address);
+  w->mutable_selector()->set_cidr(a.cidr);
+  w->mutable_selector()->set_vendor(a.vendor);
+  w->mutable_selector()->set_model(a.model);
+  w->mutable_selector()->set_port(a.port);
+  w->set_reason(a.reason);
+  w->set_owner(a.owner);
+  // A date alone lasts through that day (UTC), as in waiver files.
+  google::protobuf::Timestamp t;
+  bool date_only = a.expires.size() == 10;
+  if (!TimeUtil::FromString(date_only ? a.expires + "T00:00:00Z" : a.expires, &t)) {
+    return fail("waivers add",
+                "--expires '" + a.expires + "' is not a date (2027-03-31) or RFC 3339 time");
+  }
+  if (date_only) t.set_seconds(t.seconds() + 86400);
+  *w->mutable_expires() = t;
+  auto c = Client::open(a.client);
+  if (!c.ok()) return fail("waivers add", std::string(c.status().message()));
+  v1::Waiver out;
+  auto ctx = c->context();
+  auto st = c->findings_->CreateWaiver(ctx.get(), req, &out);
+  if (!st.ok()) return fail("waivers add", c->describe(st));
+  if (a.client.format == "json") {
+    std::cout << toJson(out) << "\n";
+  } else {
+    std::cout << "waiver " << out.id() << ": " << out.rule_id() << " on "
+              << selectorText(out.selector()) << " until " << timeText(out.expires()) << "\n";
+  }
+  return 0;
+}
+
+int runWaiversDelete(const WaiversArgs& a) {
+  auto c = Client::open(a.client);
+  if (!c.ok()) return fail("waivers delete", std::string(c.status().message()));
+  v1::DeleteWaiverRequest req;
+  req.set_id(a.id);
+  v1::DeleteWaiverResponse out;
+  auto ctx = c->context();
+  auto st = c->findings_->DeleteWaiver(ctx.get(), req, &out);
+  if (!st.ok()) return fail("waivers delete", c->describe(st));
+  if (a.client.format != "json") std::cout << "waiver " << a.id << " deleted\n";
+  return 0;
+}
+
 // ---- assets, summary ----
 
 struct AssetsArgs {
@@ -703,6 +801,42 @@ void addClientCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--after", a->after, "replay changes after this event id");
     addClientOptions(cmd, a->client);
     cmd->callback([a, &exit_code] { exit_code = runFindingsWatch(*a); });
+  }
+
+  auto* waivers = app.add_subcommand(
+      "waivers", "Accepted risks on the daemon: a rule on some assets until a date");
+  waivers->require_subcommand(1);
+  {
+    auto a = std::make_shared<WaiversArgs>();
+    auto* cmd = waivers->add_subcommand("list", "Waivers, from the API and from the waivers file");
+    addClientOptions(cmd, a->client);
+    cmd->callback([a, &exit_code] { exit_code = runWaiversList(*a); });
+  }
+  {
+    auto a = std::make_shared<WaiversArgs>();
+    auto* cmd = waivers->add_subcommand(
+        "add", "Waive a rule on assets until a date; their findings are WAIVED at once");
+    cmd->add_option("--rule", a->rule, "rule id")->required();
+    cmd->add_option("--address", a->address, "one address");
+    cmd->add_option("--cidr", a->cidr, "a CIDR block");
+    cmd->add_option("--vendor", a->vendor, "device vendor (case-insensitive)");
+    cmd->add_option("--model", a->model, "device model (case-insensitive)");
+    cmd->add_option("--port", a->port, "only this port")->check(CLI::Range(1, 65535));
+    cmd->add_option("--reason", a->reason, "why the risk is accepted")->required();
+    cmd->add_option("--owner", a->owner, "who answers for it");
+    cmd->add_option("--expires", a->expires, "2027-03-31 (through that day, UTC) or RFC 3339 time")
+        ->required();
+    cmd->add_option("--id", a->id, "replace the API waiver with this id (default: a new one)");
+    addClientOptions(cmd, a->client);
+    cmd->callback([a, &exit_code] { exit_code = runWaiversAdd(*a); });
+  }
+  {
+    auto a = std::make_shared<WaiversArgs>();
+    auto* cmd = waivers->add_subcommand(
+        "delete", "Delete an API waiver; what it covered is OPEN again at once");
+    cmd->add_option("id", a->id, "waiver id")->required();
+    addClientOptions(cmd, a->client);
+    cmd->callback([a, &exit_code] { exit_code = runWaiversDelete(*a); });
   }
 
   auto* assets = app.add_subcommand("assets", "Devices the daemon found");

@@ -18,6 +18,7 @@
 #include "scanner/api/api_server.h"
 #include "scanner/daemon/embedded_postgres.h"
 #include "scanner/daemon/scheduler.h"
+#include "scanner/daemon/waiver_refresh.h"
 #include "scanner/daemon/worker_pool.h"
 #include "scanner/metrics/daemon_metrics.h"
 #include "scanner/metrics/metrics_server.h"
@@ -133,6 +134,10 @@ absl::Status Daemon::syncWaivers(const DaemonConfig& cfg) {
   for (const auto& p : rules::expiredWaivers(set, std::time(nullptr))) {
     spdlog::warn("{}: {}", p.where, p.message);
   }
+  // The stored findings follow the waivers now, not at their next scan.
+  auto changed = refreshWaivers(**c, {storage::WaiverRefreshScope::kAll, {}, 0}, std::time(nullptr));
+  if (!changed.ok()) return changed.status();
+  if (*changed > 0) spdlog::info("waivers: {} finding(s) changed state", *changed);
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "scanner/daemon/scan_starter.h"
+#include "scanner/daemon/waiver_refresh.h"
 #include "scanner/metrics/daemon_metrics.h"
 #include "storage/pg_inventory_store.h"
 #include "storage/pg_scan_queue.h"
@@ -107,6 +108,14 @@ void Scheduler::housekeeping(storage::PgConnection& c) {
   }
   auto finished = queue.finishAllDone();
   if (finished.ok() && *finished > 0) spdlog::info("{} scan(s) finished", *finished);
+  // Findings whose waiver expired (or was deleted elsewhere) are OPEN again.
+  int64_t now = options_.now() / 1000000;
+  auto lapsed = refreshWaivers(c, {storage::WaiverRefreshScope::kLapsed, {}, now}, now);
+  if (!lapsed.ok()) {
+    spdlog::warn("waiver expiry: {}", std::string(lapsed.status().message()));
+  } else if (*lapsed > 0) {
+    spdlog::info("{} finding(s) open again: their waiver expired or was removed", *lapsed);
+  }
   DaemonMetrics* m = options_.metrics;
   if (m != nullptr) {
     bool ok = reclaimed.ok() && finished.ok();

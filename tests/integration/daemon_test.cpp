@@ -523,6 +523,131 @@ TEST(Daemon, ScheduledGroupWithSnmpInventoryAndAVendorWaiver) {
   std::remove(waivers.c_str());
 }
 
+// The state of one finding ("OPEN", "WAIVED"...) in `findings list --rule RULE`.
+std::string stateOf(DaemonUnderTest& d, const std::string& rule) {
+  auto list = d.cliJson({"findings", "list", "--rule", rule, "--token", kViewer});
+  if (list.value("findings", Json::array()).size() != 1) return "count " + list.dump();
+  return list["findings"][0].value("state", "");
+}
+
+std::string utcIn(int seconds) {
+  std::time_t t = std::time(nullptr) + seconds;
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+TEST(Daemon, WaiversApplyAtOnceAndLapseWithoutARescan) {
+  SKIP_WITHOUT_DAEMON();
+  auto legacy = legacyServer();
+  ASSERT_TRUE(legacy->ok());
+  std::string L = "127.0.0.1:" + std::to_string(legacy->port());
+  std::string waivers = std::string("/tmp/tlsaudit-waivers-api-") + std::to_string(::getpid()) + ".yaml";
+  auto fileWaiver = [&](const std::string& rule, const std::string& expires) {
+    writeFile(waivers, "waivers:\n  - asset: {address: 10.255.0.1}\n    rule: cert-sig-sha1\n"
+                       "    reason: unrelated\n    owner: x@example.invalid\n    expires: 2099-12-31\n"
+                       "  - asset: {cidr: 127.0.0.0/8}\n    rule: " + rule + "\n"
+                       "    reason: lab phones, replaced in Q1\n    owner: voice@example.invalid\n"
+                       "    expires: " + expires + "\n");
+  };
+  fileWaiver("cert-rsa-key-small", "2099-12-31");
+  std::string config = trustBlock() + "policy: {waivers: " + waivers + "}\n" +
+                       "grpc:\n  tokens:\n    - {name: dash, role: viewer, token: " + kViewer +
+                       "}\n    - {name: ops, role: operator, token: " + kOperator + "}\n";
+  DaemonUnderTest d(config);
+  ASSERT_TRUE(d.start());
+  auto scan = d.cliJson({"scans", "start", L, "--wait", "--token", kOperator});
+  ASSERT_EQ(scan.value("state", ""), "SCAN_DONE") << scan.dump();
+  EXPECT_EQ(stateOf(d, "cert-sig-md5"), "OPEN");
+  EXPECT_EQ(stateOf(d, "proto-tls10"), "OPEN");
+  EXPECT_EQ(stateOf(d, "cert-rsa-key-small"), "WAIVED");  // the file's waiver, in the scan
+
+  // Only an operator waives; bad waivers name the field.
+  std::vector<std::string> add = {"waivers",  "add",         "--rule",    "cert-sig-md5",
+                                   "--address", "127.0.0.1", "--reason", "vendor fix due",
+                                   "--owner",  "voice@example.invalid", "--expires", "2099-06-30"};
+  auto as = [&](std::vector<std::string> args, const char* token) {
+    args.push_back("--token");
+    args.push_back(token);
+    return d.cli(args);
+  };
+  auto viewer = as(add, kViewer);
+  EXPECT_EQ(viewer.exit_code, 2);
+  EXPECT_THAT(viewer.err, HasSubstr("PERMISSION_DENIED"));
+  auto unknown = as({"waivers", "add", "--rule", "no-such-rule", "--address", "127.0.0.1",
+                     "--reason", "r", "--expires", "2099-06-30"},
+                    kOperator);
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("INVALID_ARGUMENT: waiver.rule_id"));
+  auto no_selector = as({"waivers", "add", "--rule", "cert-sig-md5", "--reason", "r",
+                         "--expires", "2099-06-30"},
+                        kOperator);
+  EXPECT_EQ(no_selector.exit_code, 2);
+  EXPECT_THAT(no_selector.err, HasSubstr("INVALID_ARGUMENT: waiver.selector"));
+  auto bad_date = as({"waivers", "add", "--rule", "cert-sig-md5", "--address", "127.0.0.1",
+                      "--reason", "r", "--expires", "next week"},
+                     kOperator);
+  EXPECT_EQ(bad_date.exit_code, 2);
+  EXPECT_THAT(bad_date.err, HasSubstr("--expires 'next week'"));
+  auto past = as({"waivers", "add", "--rule", "cert-sig-md5", "--address", "127.0.0.1",
+                  "--reason", "r", "--expires", "2020-01-01"},
+                 kOperator);
+  EXPECT_EQ(past.exit_code, 2);
+  EXPECT_THAT(past.err, HasSubstr("INVALID_ARGUMENT: waiver.expires: already past"));
+  EXPECT_EQ(stateOf(d, "cert-sig-md5"), "OPEN");
+
+  // An API waiver: WAIVED as soon as the call returns, no rescan.
+  auto added = as(add, kOperator);
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_EQ(stateOf(d, "cert-sig-md5"), "WAIVED");
+  auto list = d.cliJson({"waivers", "list", "--token", kViewer});
+  std::string api_id;
+  for (const auto& w : list.value("waivers", Json::array())) {
+    if (w.value("origin", "") == "api:ops") api_id = w.value("id", "");
+  }
+  ASSERT_FALSE(api_id.empty()) << list.dump();
+  EXPECT_EQ(list["waivers"].size(), 3u) << list.dump();
+  // File waivers are changed in the file, not over the API.
+  std::string file_id;
+  for (const auto& w : list["waivers"]) {
+    if (w.value("ruleId", "") == "cert-rsa-key-small") file_id = w.value("id", "");
+  }
+  auto file_delete = as({"waivers", "delete", file_id}, kOperator);
+  EXPECT_EQ(file_delete.exit_code, 2);
+  EXPECT_THAT(file_delete.err, HasSubstr("FAILED_PRECONDITION"));
+  auto deleted = as({"waivers", "delete", api_id}, kOperator);
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(stateOf(d, "cert-sig-md5"), "OPEN");
+
+  // A file waiver that lapses: WAIVED on SIGHUP, OPEN again once it expires, both without a
+  // rescan (the scheduler's housekeeping notices the expiry).
+  fileWaiver("proto-tls10", utcIn(20));
+  d.process()->signal(SIGHUP);
+  ASSERT_TRUE(d.process()->waitFor(std::regex("configuration (reloaded)"), milliseconds(15000)))
+      << d.log();
+  EXPECT_EQ(stateOf(d, "proto-tls10"), "WAIVED");
+  EXPECT_EQ(stateOf(d, "cert-rsa-key-small"), "OPEN") << "its waiver left the file";
+  EXPECT_TRUE(eventually([&] { return stateOf(d, "proto-tls10") == "OPEN"; }, milliseconds(45000)))
+      << d.log();
+
+  // Every change has its event and its alert, and no scan ran in between.
+  auto db = storage::PgConnection::connect({.dsn = d.dsn()});
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto kinds = [&](const std::string& rule) {
+    auto r = (*db)->exec("SELECT string_agg(e.kind, ',' ORDER BY e.id) FROM finding_events e"
+                         " JOIN findings f ON f.id = e.finding_id WHERE f.rule_id = $1",
+                         {rule});
+    return r.ok() && r->rows() == 1 ? r->str(0, 0) : r.status().ToString();
+  };
+  EXPECT_EQ(kinds("cert-sig-md5"), "opened,waived,unwaived");
+  EXPECT_EQ(kinds("proto-tls10"), "opened,waived,unwaived");
+  EXPECT_EQ(kinds("cert-rsa-key-small"), "waived,unwaived");
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM alert_outbox WHERE kind = 'finding.waived'"), 3);
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM alert_outbox WHERE kind = 'finding.unwaived'"), 3);
+  EXPECT_EQ(count(**db, "SELECT count(*) FROM scans"), 1);
+  std::remove(waivers.c_str());
+}
+
 TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
   SKIP_WITHOUT_DAEMON();
   SKIP_WITHOUT_POSTGRES();
