@@ -33,8 +33,6 @@ using Result = absl::StatusOr<HttpResponse>;
 
 constexpr size_t kBodyChunk = 8192;
 
-absl::Status invalidUrl(const char* why) { return absl::InvalidArgumentError(why); }
-
 // An I/O failure as a status: timeouts (Beast's tcp_stream deadline) apart from the rest.
 absl::Status ioError(const HttpUrl& url, const char* step, const beast::error_code& ec,
                      std::chrono::milliseconds timeout) {
@@ -47,70 +45,6 @@ absl::Status ioError(const HttpUrl& url, const char* step, const beast::error_co
 
 }  // namespace
 
-std::string HttpUrl::redacted() const {
-  bool v6 = host.find(':') != std::string::npos;
-  return absl::StrCat(tls ? "https://" : "http://", v6 ? "[" : "", host, v6 ? "]" : "", ":", port);
-}
-
-absl::StatusOr<HttpUrl> parseHttpUrl(std::string_view text) {
-  // Error messages never repeat the URL: it may carry a token in its path or query.
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F) return invalidUrl("contains a space or control character");
-  }
-  HttpUrl url;
-  size_t sep = text.find("://");
-  std::string scheme =
-      absl::AsciiStrToLower(std::string(text.substr(0, sep == std::string_view::npos ? 0 : sep)));
-  if (scheme == "https") {
-    url.tls = true;
-  } else if (scheme != "http") {
-    return invalidUrl("must start with http:// or https://");
-  }
-  std::string_view rest = text.substr(sep + 3);
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
-  if (tail.find('#') != std::string_view::npos) {
-    return invalidUrl("a fragment (#...) is not sent to servers");
-  }
-  if (authority.find('@') != std::string_view::npos) {
-    return invalidUrl("user info (user:password@) is not allowed; put credentials in a header");
-  }
-  std::string_view host = authority, port;
-  bool bracketed = authority.starts_with("[");
-  if (bracketed) {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return invalidUrl("unterminated [IPv6 address]");
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return invalidUrl("unexpected text after ]");
-      port = after.substr(1);
-    }
-  } else if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    if (port.find(':') != std::string_view::npos) {
-      return invalidUrl("an IPv6 address needs [brackets]");
-    }
-  }
-  if (host.empty()) return invalidUrl("has no host");
-  url.host = std::string(host);
-  uint32_t port_number = url.tls ? 443 : 80;
-  if (!port.empty() || authority.back() == ':') {
-    if (!absl::SimpleAtoi(std::string(port), &port_number) || port_number == 0 ||
-        port_number > 65535) {
-      return invalidUrl("port must be 1..65535");
-    }
-  }
-  url.port = std::to_string(port_number);
-  url.path = tail.empty() ? "/" : (tail[0] == '?' ? "/" + std::string(tail) : std::string(tail));
-  bool default_port = port_number == (url.tls ? 443u : 80u);
-  url.authority = absl::StrCat(bracketed ? "[" : "", url.host, bracketed ? "]" : "",
-                               default_port ? "" : absl::StrCat(":", port_number));
-  return url;
-}
 
 absl::Status acceptedOrError(const HttpUrl& url, const absl::StatusOr<HttpResponse>& response) {
   if (!response.ok()) return response.status();

@@ -23,33 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
-absl::StatusOr<SyslogAddress> parseSyslogAddress(const std::string& address) {
-  SyslogAddress out;
-  std::string port;
-  if (!address.empty() && address[0] == '[') {
-    size_t close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      return absl::InvalidArgumentError("expected [IPv6 address]:port");
-    }
-    out.host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError("expected host:port");
-    out.host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (out.host.find(':') != std::string::npos) {
-      return absl::InvalidArgumentError("an IPv6 address needs [brackets]: [::1]:514");
-    }
-  }
-  uint32_t number = 0;
-  if (out.host.empty()) return absl::InvalidArgumentError("expected host:port (no host)");
-  if (!absl::SimpleAtoi(port, &number) || number == 0 || number > 65535) {
-    return absl::InvalidArgumentError("port must be 1..65535");
-  }
-  out.port = static_cast<uint16_t>(number);
-  return out;
-}
 
 // The sink's socket, kept between events; only the delivery thread touches it.
 struct SyslogSink::Connection {
