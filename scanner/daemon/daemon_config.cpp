@@ -42,6 +42,19 @@ class Loader {
     return doc_.error(node, path, msg);
   }
 
+  // The value of a scalar the schema typed (integer, number, boolean). YAML's own reading can
+  // still refuse what the schema let through ("019", "1e3" for an integer, a port above 65535):
+  // the first such value becomes the load's error, naming it, instead of an exception.
+  template <typename T>
+  T value(const YAML::Node& n, const std::string& path) {
+    T out{};
+    if (!YAML::convert<T>::decode(n, out) && bad_value_.ok()) {
+      bad_value_ = error(n, path, "'" + n.Scalar() + "' is not a valid value here");
+    }
+    return out;
+  }
+  absl::Status badValue() const { return bad_value_; }
+
   absl::StatusOr<std::chrono::milliseconds> duration(const YAML::Node& n, const std::string& path) {
     auto d = parseDuration(n.Scalar());
     if (!d.ok()) return error(n, path, std::string(d.status().message()));
@@ -66,7 +79,7 @@ class Loader {
     if (auto n = root["instance"]) c.instance = n.Scalar();
     if (auto db = root["database"]) {
       if (auto n = db["dsn"]) c.database.dsn = n.Scalar();
-      if (auto n = db["pool"]) c.database.pool = n.as<size_t>();
+      if (auto n = db["pool"]) c.database.pool = value<size_t>(n, "database.pool");
       if (auto n = db["statement_timeout"]) {
         auto d = duration(n, "database.statement_timeout");
         if (!d.ok()) return d.status();
@@ -139,9 +152,9 @@ class Loader {
       }
     }
     if (auto w = root["workers"]) {
-      if (auto n = w["count"]) c.workers.count = n.as<size_t>();
-      if (auto n = w["max_attempts"]) c.workers.max_attempts = n.as<int>();
-      if (auto n = w["addresses_per_item"]) c.workers.addresses_per_item = n.as<size_t>();
+      if (auto n = w["count"]) c.workers.count = value<size_t>(n, "workers.count");
+      if (auto n = w["max_attempts"]) c.workers.max_attempts = value<int>(n, "workers.max_attempts");
+      if (auto n = w["addresses_per_item"]) c.workers.addresses_per_item = value<size_t>(n, "workers.addresses_per_item");
       if (auto n = w["lease"]) {
         auto d = duration(n, "workers.lease");
         if (!d.ok()) return d.status();
@@ -156,12 +169,12 @@ class Loader {
     }
     if (auto p = root["politeness"]) {
       auto& o = c.politeness;
-      if (auto n = p["concurrency"]) o.concurrency = n.as<size_t>();
-      if (auto n = p["per_host"]) o.per_host = n.as<size_t>();
-      if (auto n = p["per_subnet"]) o.per_subnet = n.as<size_t>();
-      if (auto n = p["rate"]) o.rate = n.as<double>();
-      if (auto n = p["max_suites"]) o.max_suites = n.as<size_t>();
-      if (auto n = p["retries"]) o.retries = n.as<int>();
+      if (auto n = p["concurrency"]) o.concurrency = value<size_t>(n, "politeness.concurrency");
+      if (auto n = p["per_host"]) o.per_host = value<size_t>(n, "politeness.per_host");
+      if (auto n = p["per_subnet"]) o.per_subnet = value<size_t>(n, "politeness.per_subnet");
+      if (auto n = p["rate"]) o.rate = value<double>(n, "politeness.rate");
+      if (auto n = p["max_suites"]) o.max_suites = value<size_t>(n, "politeness.max_suites");
+      if (auto n = p["retries"]) o.retries = value<int>(n, "politeness.retries");
       for (auto [key, into] : {std::pair{"timeout", &o.timeout},
                                std::pair{"connect_timeout", &o.connect_timeout}}) {
         if (auto n = p[key]) {
@@ -175,7 +188,7 @@ class Loader {
       }
     }
     if (auto t = root["trust"]) {
-      if (auto n = t["system"]) c.trust.system = n.as<bool>();
+      if (auto n = t["system"]) c.trust.system = value<bool>(n, "trust.system");
       if (auto files = t["ca_files"]) {
         for (size_t i = 0; i < files.size(); ++i) {
           std::string f = files[i].Scalar();
@@ -281,7 +294,7 @@ class Loader {
         }
       }
       if (auto ports = n["ports"]) {
-        for (size_t j = 0; j < ports.size(); ++j) g.ports.push_back(ports[j].as<uint16_t>());
+        for (size_t j = 0; j < ports.size(); ++j) g.ports.push_back(value<uint16_t>(ports[j], path + ".ports[" + std::to_string(j) + "]"));
       }
       if (auto snmp = n["snmp"]) {
         for (size_t j = 0; j < snmp.size(); ++j) {
@@ -293,7 +306,7 @@ class Loader {
           g.snmp.push_back(name);
         }
       }
-      if (auto p = n["snmp_port"]) g.snmp_port = p.as<uint16_t>();
+      if (auto p = n["snmp_port"]) g.snmp_port = value<uint16_t>(p, path + ".snmp_port");
       if (auto p = n["profile"]) g.profile = p.Scalar();
       if (auto s = n["site"]) g.site = s.Scalar();
       if (auto s = n["schedule"]) {
@@ -339,10 +352,10 @@ class Loader {
         }
       }
       if (auto v = n["ca_file"]) s.ca_file = v.Scalar();
-      if (auto v = n["verify_tls"]) s.verify_tls = v.as<bool>();
+      if (auto v = n["verify_tls"]) s.verify_tls = value<bool>(v, path + ".verify_tls");
       if (auto v = n["address"]) s.address = v.Scalar();
       if (auto v = n["transport"]) s.transport = v.Scalar();
-      if (auto v = n["facility"]) s.facility = v.as<int>();
+      if (auto v = n["facility"]) s.facility = value<int>(v, path + ".facility");
       if (auto v = n["min_severity"]) s.min_severity = rules::severityFromText(v.Scalar());
       if (auto v = n["rules"]) {
         for (size_t j = 0; j < v.size(); ++j) s.rules.push_back(v[j].Scalar());
@@ -370,6 +383,7 @@ class Loader {
 
  private:
   const rules::YamlDocument& doc_;
+  absl::Status bad_value_;
 };
 
 // Replaces ${NAME} and ${NAME:-default} in every scalar. The values never appear in errors.
@@ -508,9 +522,10 @@ bool isLoopbackListen(const std::string& listen) {
   return !ec && a.is_loopback();
 }
 
-absl::StatusOr<DaemonConfig> loadDaemonConfig(const std::string& path,
-                                              const ConfigOverrides& overrides,
-                                              const EnvLookup& env) {
+namespace {
+
+absl::StatusOr<DaemonConfig> loadConfig(const std::string& path, const ConfigOverrides& overrides,
+                                        const EnvLookup& env) {
   std::string text = "{}";
   std::string name = "(defaults)";
   if (!path.empty()) {
@@ -564,7 +579,9 @@ absl::StatusOr<DaemonConfig> loadDaemonConfig(const std::string& path,
   c.source = name;
   c.default_ports = kDefaultTlsPorts;
   Loader loader(*doc);
-  if (auto st = loader.load(c); !st.ok()) return st;
+  absl::Status loaded = loader.load(c);
+  if (!loader.badValue().ok()) return loader.badValue();
+  if (!loaded.ok()) return loaded;
 
   if (overrides.data_dir) c.data_dir = *overrides.data_dir;
   if (overrides.database_dsn) c.database.dsn = *overrides.database_dsn;
@@ -640,6 +657,21 @@ absl::StatusOr<DaemonConfig> loadDaemonConfig(const std::string& path,
     }
   }
   return c;
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonConfig> loadDaemonConfig(const std::string& path,
+                                              const ConfigOverrides& overrides,
+                                              const EnvLookup& env) {
+  // The loader reads only what the schema admitted; should yaml-cpp still refuse something,
+  // that is one error naming the file, never an exception out of the daemon.
+  try {
+    return loadConfig(path, overrides, env);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError((path.empty() ? std::string("(defaults)") : path) + ": " +
+                                      e.what());
+  }
 }
 
 }  // namespace tlsaudit::scanner

@@ -132,6 +132,21 @@ TEST_F(DaemonConfigTest, BadTargetAndUnknownCredentialAreNamed) {
               HasSubstr("groups[0].snmp[0]: no snmp_credentials entry is named 'nope'"));
 }
 
+// Found by daemon_config_fuzz: "019" passes the schema as an integer but not yaml-cpp's reading;
+// that used to throw out of the loader (and end the daemon).
+TEST_F(DaemonConfigTest, NumbersYamlCannotReadAreErrorsAtTheirPlace) {
+  auto p = load("data_dir: /tmp/x\ngroups:\n  - name: g\n    targets: [10.0.0.1]\n"
+                "    ports: [443, 019]\n    schedule: {every: 1h}\n");
+  ASSERT_FALSE(p.ok());
+  std::string msg(p.status().message());
+  EXPECT_THAT(msg, HasSubstr(":5:"));
+  EXPECT_THAT(msg, HasSubstr("groups[0].ports[1]: '019' is not a valid value here"));
+  ConfigOverrides bad;
+  bad.settings = {"politeness.concurrency=0x1g"};
+  auto o = load("data_dir: /tmp/x\n", bad);
+  EXPECT_FALSE(o.ok());
+}
+
 TEST_F(DaemonConfigTest, UnknownProfileIsRefused) {
   auto c = load("data_dir: /tmp/x\ngroups:\n  - {name: g, targets: [10.0.0.1], profile: pci-3}\n");
   ASSERT_FALSE(c.ok());
