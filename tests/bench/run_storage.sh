@@ -4,7 +4,7 @@
 # build/tests/tlsaudit_storage_bench against it, prints the figures, and removes the cluster.
 # Not part of ctest or scripts/test.sh. Run as root after ./scripts/build.sh.
 #
-#   tests/bench/run_storage.sh [--observations 100000] [--writers 2] [--batch 200] [--via-writer]
+#   tests/bench/run_storage.sh [--observations 100000] [--writers 3] [--batch 200] [--via-writer]
 #                              [--findings 1000000] [--queries 2000] [--fast-commit]
 #
 # --batch N: host results per transaction batch (PgFindingStore::ingestBatch); --batch 1 is the

@@ -2,7 +2,7 @@
 // service observations and finding-list latency over a million findings, against the database
 // given by --database (tests/bench/run_storage.sh starts a private cluster for it).
 //
-//   tlsaudit_storage_bench --database DSN [--observations 100000] [--writers 2] [--batch 200]
+//   tlsaudit_storage_bench --database DSN [--observations 100000] [--writers 3] [--batch 200]
 //                          [--via-writer] [--scans 1] [--findings 1000000] [--queries 2000]
 //
 // --batch N: host results per PgFindingStore::ingestBatch call (1: PgFindingStore::ingest, one
@@ -47,7 +47,7 @@ namespace {
 struct Args {
   std::string dsn;
   int observations = 100000;
-  int writers = 2;
+  int writers = 3;  // two cores: a third keeps them busy while a client encodes
   int findings = 1000000;
   int queries = 2000;
   int batch = 200;
