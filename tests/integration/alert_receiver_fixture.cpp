@@ -1,5 +1,6 @@
 #include "tests/integration/alert_receiver_fixture.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
@@ -8,7 +9,13 @@ namespace tlsaudit::itest {
 
 std::vector<Request> Receiver::requests(const std::string& path) const {
   std::vector<Request> out;
-  for (const auto& j : records("REQUEST ")) {
+  // In the order the requests arrived, not the order their records were written (after the
+  // answer, by the thread serving each connection).
+  auto list = records("REQUEST ");
+  std::stable_sort(list.begin(), list.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a.value("arrived_ns", int64_t{0}) < b.value("arrived_ns", int64_t{0});
+  });
+  for (const auto& j : list) {
     Request r;
     r.method = j.value("method", "");
     r.path = j.value("path", "");

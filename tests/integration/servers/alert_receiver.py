@@ -6,7 +6,7 @@ that records every request and can be told to fail, and syslog collectors over U
 Test code only.  Standard library only (Python 3.11, Debian 12).
 
 Every request or message is printed to stdout as one line, flushed at once:
-  REQUEST {"method", "path", "headers": [[name, value]...], "body_b64", "answer"}
+  REQUEST {"method", "path", "headers": [[name, value]...], "body_b64", "arrived_ns", "answer"}
       answer: the status sent (200, 503...), "close" (the request was read and the connection
       closed without an answer) or "hang" (no answer until the client gave up)
   SYSLOG {"transport": "udp" | "tcp", "msg_b64"}
@@ -96,8 +96,12 @@ def handle_http(conn: _common.Conn, args) -> None:
     if body is None:
         return
     mode, status, delay = control_mode(args.control)
+    # When the request was complete: a record is written after its answer has been sent, so a
+    # client's next request (on another thread) can be written first; tests order by this.
+    # CLOCK_MONOTONIC is system-wide, so the order holds across restarts of the receiver too.
     record = {"method": method, "path": path, "headers": headers,
-              "body_b64": base64.b64encode(body).decode("ascii")}
+              "body_b64": base64.b64encode(body).decode("ascii"),
+              "arrived_ns": time.monotonic_ns()}
     if mode in ("huge-body", "huge-header"):
         record["answer"] = mode
         emit("REQUEST", record)
