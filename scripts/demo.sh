@@ -82,6 +82,12 @@ echo
 echo "== tlsaudit findings list"
 "$bin" findings list
 echo
+echo "== tlsaudit waivers add: the TLS 1.0 finding of the phone is an accepted risk until next month"
+"$bin" waivers add --rule proto-tls10 --address 127.0.0.1 --port "$legacy" \
+  --reason "demo: firmware with TLS 1.2 is due" --owner voice@example.invalid \
+  --expires "$(date -u -d '+30 days' +%Y-%m-%d)"
+"$bin" findings list --state waived
+echo
 echo "== tlsaudit summary"
 "$bin" summary
 echo
