@@ -574,26 +574,25 @@ TEST(Daemon, WaiversApplyAtOnceAndLapseWithoutARescan) {
   auto viewer = as(add, kViewer);
   EXPECT_EQ(viewer.exit_code, 2);
   EXPECT_THAT(viewer.err, HasSubstr("PERMISSION_DENIED"));
-  auto unknown = as({"waivers", "add", "--rule", "no-such-rule", "--address", "127.0.0.1",
-                     "--reason", "r", "--expires", "2099-06-30"},
-                    kOperator);
-  EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_THAT(unknown.err, HasSubstr("INVALID_ARGUMENT: waiver.rule_id"));
-  auto no_selector = as({"waivers", "add", "--rule", "cert-sig-md5", "--reason", "r",
-                         "--expires", "2099-06-30"},
-                        kOperator);
-  EXPECT_EQ(no_selector.exit_code, 2);
-  EXPECT_THAT(no_selector.err, HasSubstr("INVALID_ARGUMENT: waiver.selector"));
-  auto bad_date = as({"waivers", "add", "--rule", "cert-sig-md5", "--address", "127.0.0.1",
-                      "--reason", "r", "--expires", "next week"},
-                     kOperator);
-  EXPECT_EQ(bad_date.exit_code, 2);
-  EXPECT_THAT(bad_date.err, HasSubstr("--expires 'next week'"));
-  auto past = as({"waivers", "add", "--rule", "cert-sig-md5", "--address", "127.0.0.1",
-                  "--reason", "r", "--expires", "2020-01-01"},
-                 kOperator);
-  EXPECT_EQ(past.exit_code, 2);
-  EXPECT_THAT(past.err, HasSubstr("INVALID_ARGUMENT: waiver.expires: already past"));
+  struct BadWaiver {
+    std::vector<std::string> args;  // after --rule RULE --reason r
+    std::string message;
+  } bad_waivers[] = {
+      {{"--rule", "no-such-rule", "--address", "127.0.0.1", "--expires", "2099-06-30"},
+       "INVALID_ARGUMENT: waiver.rule_id"},
+      {{"--rule", "cert-sig-md5", "--expires", "2099-06-30"}, "INVALID_ARGUMENT: waiver.selector"},
+      {{"--rule", "cert-sig-md5", "--address", "127.0.0.1", "--expires", "next week"},
+       "--expires 'next week'"},
+      {{"--rule", "cert-sig-md5", "--address", "127.0.0.1", "--expires", "2020-01-01"},
+       "INVALID_ARGUMENT: waiver.expires: already past"},
+  };
+  for (const auto& b : bad_waivers) {
+    std::vector<std::string> args = {"waivers", "add", "--reason", "r"};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    auto r = as(args, kOperator);
+    EXPECT_EQ(r.exit_code, 2) << b.message;
+    EXPECT_THAT(r.err, HasSubstr(b.message));
+  }
   EXPECT_EQ(stateOf(d, "cert-sig-md5"), "OPEN");
 
   // An API waiver: WAIVED as soon as the call returns, no rescan.
