@@ -688,22 +688,37 @@ FROM ev JOIN upd ON upd.id = ev.finding_id JOIN ch ON ch.id = ev.finding_id ORDE
 
 absl::StatusOr<int> PgFindingStore::refreshWaiverStates(const WaiverRefreshScope& scope,
                                                         const WaiverDecision& decide) {
+  // OPEN findings are candidates only where an unexpired waiver of their rule could cover them.
+  // This is a superset of what `decide` waives (which stays the judge): the same port, vendor
+  // and model (ASCII case folded, as the scan compares them), and each address condition met
+  // by one of the asset's addresses. So a waiver for one CIDR block does not read the
+  // findings of the whole fleet.
+  constexpr const char* kFold = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+  const std::string could_waive = absl::StrCat(
+      "f.state = 1 AND EXISTS (SELECT 1 FROM waivers w WHERE w.rule_id = f.rule_id"
+      " AND w.expires > to_timestamp($1::bigint) AND (w.port = 0 OR w.port = s.port)"
+      " AND (w.vendor = '' OR translate(w.vendor, ", kFold, ") = translate(a.vendor, ", kFold,
+      "))"
+      " AND (w.model = '' OR translate(w.model, ", kFold, ") = translate(a.model, ", kFold, "))"
+      " AND (w.address IS NULL OR EXISTS (SELECT 1 FROM unnest(array_append(a.addresses,"
+      " a.address)) x WHERE host(x)::inet = host(w.address)::inet))"
+      " AND (w.cidr IS NULL OR EXISTS (SELECT 1 FROM unnest(array_append(a.addresses,"
+      " a.address)) x WHERE host(x)::inet <<= w.cidr)))");
   std::string where;
-  std::vector<PgParam> params;
+  std::vector<PgParam> params = {std::to_string(scope.now)};
   switch (scope.kind) {
     case WaiverRefreshScope::kAll:
-      where = "f.state = 3 OR (f.state = 1 AND f.rule_id IN (SELECT rule_id FROM waivers))";
+      where = absl::StrCat("f.state = 3 OR (", could_waive, ")");
       break;
     case WaiverRefreshScope::kRules:
       if (scope.rules.empty()) return 0;
-      where = "f.state IN (1, 3) AND f.rule_id = ANY($1::text[])";
+      where = absl::StrCat("f.rule_id = ANY($2::text[]) AND (f.state = 3 OR (", could_waive, "))");
       params.push_back(pgTextArray(scope.rules));
       break;
     case WaiverRefreshScope::kLapsed:
       where =
           "f.state = 3 AND NOT EXISTS (SELECT 1 FROM waivers w WHERE w.id = f.waiver_id"
           " AND w.expires > to_timestamp($1::bigint))";
-      params.push_back(std::to_string(scope.now));
       break;
   }
   auto tx = PgTransaction::begin(c_);

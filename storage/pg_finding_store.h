@@ -18,7 +18,7 @@ struct WaiverRefreshScope {
   };
   Kind kind = kAll;
   std::vector<std::string> rules;
-  int64_t now = 0;  // Unix seconds at which kLapsed judges expiry
+  int64_t now = 0;  // Unix seconds at which waivers are judged unexpired
 };
 // The waiver that covers `finding` (on `port` of `asset`) now: its id, or "" for none.
 using WaiverDecision = std::function<std::string(const tlsaudit::v1::Finding& finding,

@@ -25,7 +25,9 @@ absl::StatusOr<int> refreshWaivers(storage::PgConnection& connection,
   // (kAborted) is tried again, a few times.
   absl::StatusOr<int> changed = 0;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    changed = store.refreshWaiverStates(scope, decide);
+    storage::WaiverRefreshScope at = scope;
+    at.now = now;
+    changed = store.refreshWaiverStates(at, decide);
     if (changed.ok() || changed.status().code() != absl::StatusCode::kAborted) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
   }

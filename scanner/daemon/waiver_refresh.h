@@ -11,8 +11,10 @@
 
 namespace tlsaudit::scanner {
 
-// Decides the findings in `scope` against the stored waivers at `now` (Unix seconds) with the
-// same matching as the scan (rules::applyWaivers). Returns how many findings changed state.
+// Decides the findings in `scope` against the stored waivers at `now` (Unix seconds; it
+// replaces scope.now) with the same matching as the scan (rules::applyWaivers). Only findings
+// a waiver could change are read and locked (WAIVED ones, and OPEN ones an unexpired waiver's
+// selector could cover). Returns how many findings changed state.
 absl::StatusOr<int> refreshWaivers(storage::PgConnection& connection,
                                    const storage::WaiverRefreshScope& scope, int64_t now);
 
