@@ -14,6 +14,25 @@
 #include "absl/status/statusor.h"
 #include "tlsaudit/v1/scan.pb.h"
 
+// How a stored asset takes in a new result, in both ingest paths (`INSERT INTO assets ... ON
+// CONFLICT (address) DO UPDATE SET` this): a sparse result (only an address, from a TLS-only
+// scan) never erases what discovery knew, and the first/last seen times only widen.
+#define TLSAUDIT_ASSET_MERGE                                                               \
+  " addresses = CASE WHEN cardinality(EXCLUDED.addresses) > 0 THEN EXCLUDED.addresses"     \
+  "   ELSE assets.addresses END,"                                                          \
+  " mac = COALESCE(EXCLUDED.mac, assets.mac),"                                             \
+  " hostname = COALESCE(NULLIF(EXCLUDED.hostname, ''), assets.hostname),"                  \
+  " vendor = COALESCE(NULLIF(EXCLUDED.vendor, ''), assets.vendor),"                        \
+  " model = COALESCE(NULLIF(EXCLUDED.model, ''), assets.model),"                           \
+  " firmware = COALESCE(NULLIF(EXCLUDED.firmware, ''), assets.firmware),"                  \
+  " serial = COALESCE(NULLIF(EXCLUDED.serial, ''), assets.serial),"                        \
+  " device_class = CASE WHEN EXCLUDED.device_class <> 0 THEN EXCLUDED.device_class"        \
+  "   ELSE assets.device_class END,"                                                       \
+  " site = COALESCE(NULLIF(EXCLUDED.site, ''), assets.site),"                              \
+  " inventory = assets.inventory || EXCLUDED.inventory,"                                   \
+  " first_seen = LEAST(assets.first_seen, EXCLUDED.first_seen),"                           \
+  " last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)"
+
 namespace tlsaudit::storage {
 
 // A database id as text: 1 to 18 decimal digits.

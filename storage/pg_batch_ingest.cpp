@@ -139,22 +139,7 @@ WITH h AS (
   SELECT address, addresses, mac, hostname, vendor, model, firmware, serial, device_class, site,
          inventory, observed_at, observed_at
   FROM h ORDER BY address
-  ON CONFLICT (address) DO UPDATE SET
-    -- A sparse result (only an address, from a TLS-only scan) never erases what discovery knew.
-    addresses = CASE WHEN cardinality(EXCLUDED.addresses) > 0 THEN EXCLUDED.addresses
-                     ELSE assets.addresses END,
-    mac = COALESCE(EXCLUDED.mac, assets.mac),
-    hostname = COALESCE(NULLIF(EXCLUDED.hostname, ''), assets.hostname),
-    vendor = COALESCE(NULLIF(EXCLUDED.vendor, ''), assets.vendor),
-    model = COALESCE(NULLIF(EXCLUDED.model, ''), assets.model),
-    firmware = COALESCE(NULLIF(EXCLUDED.firmware, ''), assets.firmware),
-    serial = COALESCE(NULLIF(EXCLUDED.serial, ''), assets.serial),
-    device_class = CASE WHEN EXCLUDED.device_class <> 0 THEN EXCLUDED.device_class
-                        ELSE assets.device_class END,
-    site = COALESCE(NULLIF(EXCLUDED.site, ''), assets.site),
-    inventory = assets.inventory || EXCLUDED.inventory,
-    first_seen = LEAST(assets.first_seen, EXCLUDED.first_seen),
-    last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)
+  ON CONFLICT (address) DO UPDATE SET)sql" TLSAUDIT_ASSET_MERGE R"sql(
   RETURNING id, address
 ), s AS (
   SELECT x.*, a.id AS asset_id, h.address AS asset_address

@@ -65,22 +65,7 @@ INSERT INTO assets (address, addresses, mac, hostname, vendor, model, firmware, 
                     device_class, site, inventory, first_seen, last_seen)
 VALUES ($1::inet, $2::inet[], NULLIF($3, '')::macaddr, $4, $5, $6, $7, $8, $9::smallint, $10,
         $11::jsonb, $12::timestamptz, $12::timestamptz)
-ON CONFLICT (address) DO UPDATE SET
-  -- A sparse result (only an address, from a TLS-only scan) never erases what discovery knew.
-  addresses = CASE WHEN cardinality(EXCLUDED.addresses) > 0 THEN EXCLUDED.addresses
-                   ELSE assets.addresses END,
-  mac = COALESCE(EXCLUDED.mac, assets.mac),
-  hostname = COALESCE(NULLIF(EXCLUDED.hostname, ''), assets.hostname),
-  vendor = COALESCE(NULLIF(EXCLUDED.vendor, ''), assets.vendor),
-  model = COALESCE(NULLIF(EXCLUDED.model, ''), assets.model),
-  firmware = COALESCE(NULLIF(EXCLUDED.firmware, ''), assets.firmware),
-  serial = COALESCE(NULLIF(EXCLUDED.serial, ''), assets.serial),
-  device_class = CASE WHEN EXCLUDED.device_class <> 0 THEN EXCLUDED.device_class
-                      ELSE assets.device_class END,
-  site = COALESCE(NULLIF(EXCLUDED.site, ''), assets.site),
-  inventory = assets.inventory || EXCLUDED.inventory,
-  first_seen = LEAST(assets.first_seen, EXCLUDED.first_seen),
-  last_seen = GREATEST(assets.last_seen, EXCLUDED.last_seen)
+ON CONFLICT (address) DO UPDATE SET)sql" TLSAUDIT_ASSET_MERGE R"sql(
 RETURNING id)sql";
 
 // One statement per service: the service, the observation (skipped when this scan already
