@@ -29,6 +29,8 @@ PACKAGES=(
   sslscan testssl.sh nmap util-linux iproute2 time bc
   # daemon benchmark: nginx serving many loopback TLS endpoints
   nginx-light
+  # alert tests: a real Prometheus Alertmanager receives the daemon's alerts on loopback
+  prometheus-alertmanager
 )
 
 missing=()

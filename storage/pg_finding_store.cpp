@@ -633,11 +633,19 @@ absl::Status PgFindingStore::putWaiver(const v1::Waiver& w) {
       " ON CONFLICT (id) DO UPDATE SET rule_id = EXCLUDED.rule_id, address = EXCLUDED.address,"
       " cidr = EXCLUDED.cidr, vendor = EXCLUDED.vendor, model = EXCLUDED.model,"
       " port = EXCLUDED.port, reason = EXCLUDED.reason, owner = EXCLUDED.owner,"
-      " expires = EXCLUDED.expires, origin = EXCLUDED.origin",
+      " expires = EXCLUDED.expires, origin = EXCLUDED.origin"
+      // A waiver from the configured file is changed there, never over the API.
+      " WHERE EXCLUDED.origin NOT LIKE 'api:%' OR waivers.origin LIKE 'api:%'"
+      " RETURNING id",
       {w.id(), w.rule_id(), s.address(), s.cidr(), s.vendor(), s.model(), std::to_string(s.port()),
        w.reason(), w.owner(), w.has_expires() ? PgParam(pgTimestamp(w.expires())) : std::nullopt,
        w.origin()});
-  return r.status();
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) {
+    return absl::FailedPreconditionError("waiver '" + w.id() +
+                                         "' comes from the waivers file; change it there");
+  }
+  return absl::OkStatus();
 }
 
 namespace {

@@ -53,7 +53,15 @@ absl::StatusOr<std::vector<std::string>> PgScheduleStore::runDue(int64_t now_mic
     if (due->rows() == 0) break;
     std::string group = due->str(0, 0);
     auto result = start(group, due->int64(0, 1));
-    if (!result.ok()) return result.status();  // the transaction rolls back
+    if (!result.ok()) {
+      // This group's transaction rolls back and it stays due; the others still start. A lost
+      // database ends the round.
+      if (result.status().code() == absl::StatusCode::kUnavailable || c_.broken()) {
+        return result.status();
+      }
+      groups_done.push_back(group);
+      continue;
+    }
     auto moved = c_.exec(
         "UPDATE schedules SET next_run = $2::timestamptz, last_scan_id = $3::bigint,"
         " updated_at = now() WHERE group_name = $1",

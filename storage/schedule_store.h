@@ -37,7 +37,7 @@ class ScheduleStore {
   // For each schedule due at `now_micros` that no other session holds: calls `start(group)` in
   // the same transaction, on this session (it creates the scan and returns its id and the next
   // run), then moves next_run. A failing start rolls that schedule back and is retried on the
-  // next call. Returns the scans started.
+  // next call; the other due schedules still start. Returns the scans started.
   using StartFn = std::function<absl::StatusOr<std::pair<std::string, int64_t>>(
       const std::string& group, int64_t due_micros)>;
   virtual absl::StatusOr<std::vector<std::string>> runDue(int64_t now_micros,

@@ -43,9 +43,21 @@ grpc::Status toGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+bool isLoopbackPeer(const std::string& peer) {
+  // gRPC peers: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path".
+  return peer.rfind("ipv4:127.", 0) == 0 || peer.rfind("ipv6:[::1]:", 0) == 0 ||
+         peer.rfind("ipv6:[::ffff:127.", 0) == 0 || peer.rfind("unix:", 0) == 0;
+}
+
 grpc::Status authorize(grpc::ServerContext* context, const DaemonConfig& config, Role needed,
                        const char* method, Caller& caller) {
   if (config.grpc.tokens.empty()) {
+    // Without tokens the daemon serves loopback only (daemon_config.cpp); the peer is checked
+    // too, so a listener bound before a reload removed the tokens never serves a remote caller.
+    if (!isLoopbackPeer(context->peer())) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "no bearer tokens are configured: only local callers are served");
+    }
     caller = Caller{"local", Role::kOperator};
     return grpc::Status::OK;
   }

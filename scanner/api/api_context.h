@@ -46,9 +46,12 @@ absl::StatusOr<T> withDatabase(const ApiContext& ctx,
   return ctx.pool->run<T>(std::move(fn)).get();
 }
 
+// Whether a gRPC peer string names a local caller (127.0.0.0/8, ::1, a unix socket).
+bool isLoopbackPeer(const std::string& peer);
+
 // Checks the caller's bearer token (metadata `authorization: Bearer TOKEN`) and role: missing
 // or unknown tokens are UNAUTHENTICATED, a viewer calling an operator method PERMISSION_DENIED.
-// Without configured tokens (loopback only) every caller is the operator "local".
+// Without configured tokens (loopback only) every local caller is the operator "local".
 grpc::Status authorize(grpc::ServerContext* context, const DaemonConfig& config, Role needed,
                        const char* method, Caller& caller);
 

@@ -21,7 +21,8 @@ namespace {
 constexpr int64_t kLookback = 1000;
 constexpr int kBatch = 500;
 
-bool wanted(const v1::WatchFindingsRequest& req, const v1::FindingChange& c) {
+bool wanted(const v1::WatchFindingsRequest& req, const std::set<std::string>& rules,
+            const v1::FindingChange& c) {
   if (req.kinds_size() > 0 &&
       std::find(req.kinds().begin(), req.kinds().end(), c.kind()) == req.kinds().end()) {
     return false;
@@ -30,10 +31,7 @@ bool wanted(const v1::WatchFindingsRequest& req, const v1::FindingChange& c) {
       c.finding().severity() < req.min_severity()) {
     return false;
   }
-  if (req.rule_ids_size() > 0 && std::find(req.rule_ids().begin(), req.rule_ids().end(),
-                                           c.finding().rule_id()) == req.rule_ids().end()) {
-    return false;
-  }
+  if (!rules.empty() && !rules.count(c.finding().rule_id())) return false;
   return true;
 }
 
@@ -83,21 +81,10 @@ grpc::Status FindingServiceImpl::WatchFindings(grpc::ServerContext* c,
                                                const v1::WatchFindingsRequest* req,
                                                grpc::ServerWriter<v1::FindingChange>* out) {
   return handleCall(ctx_, c, "WatchFindings", Role::kViewer, [&](const Caller&, const DaemonConfig&) {
-    static const std::set<std::string> kKinds = {"opened", "reopened", "resolved", "waived",
-                                                 "unwaived"};
-    for (int i = 0; i < req->kinds_size(); ++i) {
-      if (!kKinds.count(req->kinds(i))) {
-        return toGrpc(absl::InvalidArgumentError(
-            "kinds[" + std::to_string(i) + "]: '" + req->kinds(i) +
-            "' is not one of opened, reopened, resolved, waived, unwaived"));
-      }
-    }
-    if (!v1::Severity_IsValid(req->min_severity())) {
-      return toGrpc(absl::InvalidArgumentError("min_severity: not a severity"));
-    }
+    if (auto st = checkWatchRequest(*req); !st.ok()) return toGrpc(st);
+    const std::set<std::string> rules(req->rule_ids().begin(), req->rule_ids().end());
     int64_t cursor = 0;
     if (!req->after().empty()) {
-      if (auto st = checkId(req->after(), "after"); !st.ok()) return toGrpc(st);
       cursor = std::stoll(req->after());
     } else {
       auto last = withDatabase<int64_t>(ctx_, [&](storage::PgConnection& db) {
@@ -128,14 +115,15 @@ grpc::Status FindingServiceImpl::WatchFindings(grpc::ServerContext* c,
           if (id <= floor || sent.count(id)) continue;
           sent.insert(id);
           cursor = std::max(cursor, id);
-          if (!wanted(*req, ch)) continue;
+          if (!wanted(*req, rules, ch)) continue;
           if (!out->Write(ch)) return grpc::Status::OK;
         }
-      }
-      // Forget what can no longer arrive late.
-      while (!sent.empty() && *sent.begin() <= cursor - kLookback) {
-        floor = std::max(floor, *sent.begin());
-        sent.erase(sent.begin());
+        // Forget what can no longer arrive late, batch by batch: replaying a long history
+        // keeps at most kLookback ids in memory.
+        while (!sent.empty() && *sent.begin() <= cursor - kLookback) {
+          floor = std::max(floor, *sent.begin());
+          sent.erase(sent.begin());
+        }
       }
       std::this_thread::sleep_for(ctx_.watch_poll);
     }
@@ -160,7 +148,9 @@ grpc::Status FindingServiceImpl::CreateWaiver(grpc::ServerContext* c,
                       }
                       if (w.id().empty()) {
                         unsigned char bytes[8];
-                        RAND_bytes(bytes, sizeof(bytes));
+                        if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+                          return toGrpc(absl::InternalError("no random bytes for a waiver id"));
+                        }
                         w.set_id("api-" + absl::BytesToHexString(absl::string_view(
                                               reinterpret_cast<const char*>(bytes), sizeof(bytes))));
                       }
@@ -208,6 +198,7 @@ grpc::Status FindingServiceImpl::DeleteWaiver(grpc::ServerContext* c,
                                               v1::DeleteWaiverResponse*) {
   return handleCall(ctx_, c, "DeleteWaiver", Role::kOperator, [&](const Caller&, const DaemonConfig&) {
     if (req->id().empty()) return toGrpc(absl::InvalidArgumentError("id: missing"));
+    if (auto st = checkText(req->id(), "id", 100); !st.ok()) return toGrpc(st);
     auto st = withDatabase<bool>(ctx_, [&](storage::PgConnection& db) -> absl::StatusOr<bool> {
       auto existing = storage::PgFindingStore(db).listWaivers();
       if (!existing.ok()) return existing.status();

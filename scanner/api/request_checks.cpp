@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include "collectors/net/asio.h"
 
@@ -14,12 +15,43 @@ absl::Status bad(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(field + ": " + why);
 }
 
-absl::Status checkText(const std::string& value, const std::string& field, size_t max = 200) {
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+}  // namespace
+
+absl::Status checkText(const std::string& value, const std::string& field, size_t max) {
   if (value.size() > max) return bad(field, "longer than " + std::to_string(max) + " characters");
   return absl::OkStatus();
 }
 
-}  // namespace
+absl::Status checkRuleIds(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                          const std::string& field) {
+  if (ids.size() > 100) return bad(field, "more than 100 rule ids");
+  for (int i = 0; i < ids.size(); ++i) {
+    std::string at = field + "[" + std::to_string(i) + "]";
+    if (ids[i].empty()) return bad(at, "empty");
+    if (auto st = checkText(ids[i], at); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status checkWatchRequest(const v1::WatchFindingsRequest& req) {
+  static const std::set<std::string> kKinds = {"opened", "reopened", "resolved", "waived",
+                                               "unwaived"};
+  if (req.kinds_size() > 16) return bad("kinds", "more than 16 kinds");
+  for (int i = 0; i < req.kinds_size(); ++i) {
+    if (!kKinds.count(req.kinds(i))) {
+      return bad("kinds[" + std::to_string(i) + "]",
+                 "'" + req.kinds(i).substr(0, 40) +
+                     "' is not one of opened, reopened, resolved, waived, unwaived");
+    }
+  }
+  if (auto st = checkRuleIds(req.rule_ids(), "rule_ids"); !st.ok()) return st;
+  if (!v1::Severity_IsValid(req.min_severity())) return bad("min_severity", "not a severity");
+  if (!req.after().empty()) return checkId(req.after(), "after");
+  return absl::OkStatus();
+}
 
 absl::Status checkPageSize(int32_t page_size, int fallback, int& out) {
   if (page_size == 0) {
@@ -36,7 +68,7 @@ absl::Status checkPageSize(int32_t page_size, int fallback, int& out) {
 
 absl::Status checkId(const std::string& value, const std::string& field) {
   if (value.empty()) return bad(field, "missing");
-  if (value.size() > 18 || !std::all_of(value.begin(), value.end(), ::isdigit)) {
+  if (value.size() > 18 || !std::all_of(value.begin(), value.end(), isDigit)) {
     return bad(field, "'" + value.substr(0, 40) + "' is not an id (a decimal number)");
   }
   return absl::OkStatus();
@@ -82,14 +114,7 @@ absl::Status checkFindingFilter(const v1::FindingFilter& f, const std::string& f
                  std::to_string(f.states(i)) + " is not a finding state (OPEN, RESOLVED, WAIVED)");
     }
   }
-  if (f.rule_ids_size() > 100) return bad(field + ".rule_ids", "more than 100 rule ids");
-  for (int i = 0; i < f.rule_ids_size(); ++i) {
-    if (f.rule_ids(i).empty()) return bad(field + ".rule_ids[" + std::to_string(i) + "]", "empty");
-    if (auto st = checkText(f.rule_ids(i), field + ".rule_ids[" + std::to_string(i) + "]");
-        !st.ok()) {
-      return st;
-    }
-  }
+  if (auto st = checkRuleIds(f.rule_ids(), field + ".rule_ids"); !st.ok()) return st;
   if (auto st = checkAddressOrCidr(f.address(), field + ".address"); !st.ok()) return st;
   if (auto st = checkText(f.vendor(), field + ".vendor"); !st.ok()) return st;
   if (auto st = checkText(f.model(), field + ".model"); !st.ok()) return st;
@@ -129,7 +154,7 @@ absl::Status checkCertificateFilter(const v1::CertificateFilter& f, const std::s
   if (auto st = checkText(f.subject_contains(), field + ".subject_contains"); !st.ok()) return st;
   if (!f.sha256().empty()) {
     bool hex = f.sha256().size() == 64 &&
-               std::all_of(f.sha256().begin(), f.sha256().end(), ::isxdigit);
+               std::all_of(f.sha256().begin(), f.sha256().end(), isHexDigit);
     if (!hex) return bad(field + ".sha256", "not 64 hexadecimal digits");
   }
   return absl::OkStatus();
@@ -154,9 +179,12 @@ absl::Status checkWaiver(const v1::Waiver& w, const std::string& field) {
     if (auto st = checkAddressOrCidr(s.address(), field + ".selector.address"); !st.ok()) return st;
   }
   if (!s.cidr().empty() && s.cidr().find('/') == std::string::npos) {
-    return bad(field + ".selector.cidr", "'" + s.cidr() + "' is not a CIDR block (a.b.c.d/n)");
+    return bad(field + ".selector.cidr",
+               "'" + s.cidr().substr(0, 60) + "' is not a CIDR block (a.b.c.d/n)");
   }
   if (auto st = checkAddressOrCidr(s.cidr(), field + ".selector.cidr"); !st.ok()) return st;
+  if (auto st = checkText(s.vendor(), field + ".selector.vendor"); !st.ok()) return st;
+  if (auto st = checkText(s.model(), field + ".selector.model"); !st.ok()) return st;
   if (s.port() > 65535) return bad(field + ".selector.port", "not a port");
   if (s.address().empty() && s.cidr().empty() && s.vendor().empty() && s.model().empty()) {
     return bad(field + ".selector",

@@ -14,6 +14,13 @@ namespace tlsaudit::scanner {
 absl::Status checkPageSize(int32_t page_size, int fallback, int& out);
 // A storage id: decimal digits.
 absl::Status checkId(const std::string& value, const std::string& field);
+// At most `max` bytes.
+absl::Status checkText(const std::string& value, const std::string& field, size_t max = 200);
+// At most 100 rule ids, none empty or longer than 200 bytes.
+absl::Status checkRuleIds(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                          const std::string& field);
+// WatchFindings: kinds (at most 16, each a change kind), rule_ids, min_severity, after.
+absl::Status checkWatchRequest(const tlsaudit::v1::WatchFindingsRequest& req);
 // An address or a CIDR block (no port, no name).
 absl::Status checkAddressOrCidr(const std::string& value, const std::string& field);
 

@@ -33,7 +33,11 @@ namespace v1 = tlsaudit::v1;
 
 std::string randomHex(size_t bytes) {
   std::string raw(bytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes));
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    // Only ever an instance name: distinct enough from the clock and pid.
+    raw = std::to_string(::getpid()) + "-" + std::to_string(std::time(nullptr));
+    return raw;
+  }
   return absl::BytesToHexString(raw);
 }
 
@@ -333,6 +337,16 @@ void Daemon::reload() {
   }
   auto next = std::make_shared<const DaemonConfig>(*std::move(cfg));
   auto prev = config();
+  // The listener stays where it was bound until the next start: a configuration without tokens
+  // is only for one that listens on loopback now.
+  if (next->grpc.tokens.empty() && !isLoopbackListen(prev->grpc.listen)) {
+    spdlog::error(
+        "reload refused: grpc.tokens: the API listens on {} (not loopback) until the next start; "
+        "removing every token would open it to anyone",
+        prev->grpc.listen);
+    sd_notify(0, "READY=1");
+    return;
+  }
   auto env = buildEnvironment(next);
   if (!env.ok()) {
     spdlog::error("reload refused: {}", std::string(env.status().message()));

@@ -84,9 +84,15 @@ void Scheduler::tick(storage::PgConnection& c) {
     v1::StartScanRequest req;
     req.set_group(group);
     auto planned = planScan(*cfg, req, "schedule");
-    if (!planned.ok()) return planned.status();
+    if (!planned.ok()) {
+      spdlog::error("schedule of group {}: {}", group, std::string(planned.status().message()));
+      return planned.status();
+    }
     auto scan = createPlannedScan(c, *planned, /*own_transaction=*/false);
-    if (!scan.ok()) return scan.status();
+    if (!scan.ok()) {
+      spdlog::error("schedule of group {}: {}", group, std::string(scan.status().message()));
+      return scan.status();
+    }
     spdlog::info("schedule of group {} ({}): started scan {} ({} work items)", group,
                  g->schedule->spec(), scan->id(), planned->items.size());
     return std::make_pair(scan->id(), g->schedule->nextAfter(std::max(now, due)));

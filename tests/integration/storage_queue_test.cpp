@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "storage/pg_scan_queue.h"
+#include "storage/pg_schedule_store.h"
 #include "tests/integration/storage_fixture.h"
 
 namespace tlsaudit::itest {
@@ -138,6 +139,30 @@ TEST_F(StorageQueueTest, ConcurrentClaimersNeverShareAnItem) {
   }
   EXPECT_EQ(total, 200u);
   EXPECT_EQ(all.size(), 200u);
+}
+
+TEST_F(StorageQueueTest, AScheduleThatFailsToStartDoesNotHoldBackTheOthers) {
+  storage::PgScheduleStore schedules(*db_);
+  ASSERT_TRUE(schedules.sync({{"broken", "every 1h", 1000}, {"phones", "every 1h", 2000}}).ok());
+  std::string scan = createScan(*db_);
+  std::vector<std::string> asked;
+  auto started = schedules.runDue(
+      5000, [&](const std::string& group,
+                int64_t) -> absl::StatusOr<std::pair<std::string, int64_t>> {
+        asked.push_back(group);
+        if (group == "broken") return absl::InvalidArgumentError("no such group any more");
+        return std::make_pair(scan, int64_t{9000});
+      });
+  ASSERT_TRUE(started.ok()) << started.status();
+  // The oldest due schedule fails first; the next one still starts, in the same round.
+  EXPECT_THAT(asked, ElementsAre("broken", "phones"));
+  EXPECT_THAT(*started, ElementsAre(scan));
+  auto rows = schedules.list();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].group, "broken");
+  EXPECT_EQ((*rows)[0].next_run_micros, 1000);  // still due: tried again next round
+  EXPECT_EQ((*rows)[1].next_run_micros, 9000);
 }
 
 }  // namespace
