@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -599,6 +600,17 @@ absl::StatusOr<DaemonConfig> loadConfig(const std::string& path, const ConfigOve
     }
   }
   if (c.data_dir.empty()) c.data_dir = ::geteuid() == 0 ? "/var/lib/tlsaudit" : "";
+  // The embedded PostgreSQL takes the directory into its configuration file and into the
+  // connection string: a quote, space or backslash there would change what they say.
+  if (!std::all_of(c.data_dir.begin(), c.data_dir.end(), [](char ch) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '.' ||
+               ch == '_' || ch == '-' || ch == '+' || ch == ',' || ch == '@' || ch == ':';
+      })) {
+    return absl::InvalidArgumentError(
+        (overrides.data_dir ? std::string("--data-dir") : name + ": data_dir") + ": '" +
+        c.data_dir.substr(0, 200) +
+        "' has characters other than letters, digits and / . _ - + , @ :");
+  }
   if (c.data_dir.empty() && c.database.dsn.empty()) {
     return absl::InvalidArgumentError(
         "no data directory: set data_dir in the configuration or pass --data-dir (the embedded "

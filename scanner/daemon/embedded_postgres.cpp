@@ -300,19 +300,29 @@ absl::Status EmbeddedPostgres::stop() {
     if (!u.ok()) return u.status();
     user = *u;
   }
-  auto r = runProcess({bin_ + "/pg_ctl", "-D", cluster_, "-m", "fast", "-w", "-t",
-                       std::to_string(options_.timeout.count()), "stop"},
-                      user,
-                      std::chrono::duration_cast<std::chrono::milliseconds>(
-                          options_.timeout + std::chrono::seconds(10)));
-  if (!r.ok()) return r.status();
-  if (r->exit_code != 0) {
-    return absl::InternalError("pg_ctl stop failed (exit " + std::to_string(r->exit_code) +
-                               "): " + r->output);
+  auto stopWith = [&](const char* mode, std::chrono::seconds wait) -> absl::Status {
+    auto r = runProcess({bin_ + "/pg_ctl", "-D", cluster_, "-m", mode, "-w", "-t",
+                         std::to_string(wait.count()), "stop"},
+                        user,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            wait + std::chrono::seconds(10)));
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return absl::InternalError(std::string("pg_ctl stop -m ") + mode + " failed (exit " +
+                                 std::to_string(r->exit_code) + "): " + r->output);
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = stopWith("fast", options_.timeout);
+  if (!st.ok()) {
+    // Once, and quickly: the next start recovers a cluster that stopped this way (or not at
+    // all), so a failed stop is never tried again from the destructor.
+    if (options_.log) options_.log(std::string(st.message()) + "; stopping it immediately");
+    if (stopWith("immediate", std::chrono::seconds(10)).ok()) st = absl::OkStatus();
   }
   running_ = false;
-  if (options_.log) options_.log("stopped the embedded PostgreSQL");
-  return absl::OkStatus();
+  if (st.ok() && options_.log) options_.log("stopped the embedded PostgreSQL");
+  return st;
 }
 
 EmbeddedPostgres::~EmbeddedPostgres() {

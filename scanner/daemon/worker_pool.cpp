@@ -57,18 +57,25 @@ bool WorkerPool::sleepUnlessStopping(std::chrono::milliseconds d) {
 
 void WorkerPool::shutdown(std::chrono::seconds grace) {
   if (threads_.empty() && !heartbeat_.joinable()) return;
-  stop_claiming_ = true;
+  // Flags change under the mutex the waiters check them under, so no wake-up is lost.
+  {
+    std::lock_guard lock(mutex_);
+    stop_claiming_ = true;
+  }
   wake_.notify_all();
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, grace, [&] { return in_flight_.load() == 0; });
   }
   if (in_flight_.load() > 0) {
     spdlog::info("shutdown: {} work item(s) still running after {}s; stopping them and releasing "
                  "their leases",
                  in_flight_.load(), grace.count());
   }
-  stop_items_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stop_items_ = true;
+  }
   wake_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
@@ -303,7 +310,10 @@ void WorkerPool::work(size_t index) {
       }
     }
     untrack();
-    --in_flight_;
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+    }
     if (metrics) metrics->workItemEnded(result);
     wake_.notify_all();
   }

@@ -1,5 +1,7 @@
 #include "scanner/metrics/metrics_server.h"
 
+#include <atomic>
+
 // clang-format off
 #include "collectors/net/asio.h"  // <utility> before Asio (Boost 1.74 + GCC 12)
 // clang-format on
@@ -63,7 +65,20 @@ struct MetricsServer::Impl {
     return res;
   }
 
+  // Connections being served; more than kMaxSessions at once are closed unanswered, so a
+  // client cannot hold the daemon's file descriptors (each lasts kRequestDeadline at most).
+  static constexpr int kMaxSessions = 32;
+  std::atomic<int> sessions{0};
+
   void serve(tcp::socket socket) {
+    if (sessions.load() >= kMaxSessions) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    ++sessions;
+    // Decrements when the last handler holding it is done.
+    auto session = std::shared_ptr<void>(nullptr, [this](void*) { --sessions; });
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     auto buffer = std::make_shared<beast::flat_buffer>(kMaxRequestBytes);
     auto parser = std::make_shared<http::request_parser<http::string_body>>();
@@ -71,12 +86,13 @@ struct MetricsServer::Impl {
     parser->body_limit(kMaxRequestBytes);
     stream->expires_after(kRequestDeadline);
     http::async_read(*stream, *buffer, *parser,
-                     [this, stream, buffer, parser](beast::error_code ec, size_t) {
+                     [this, stream, buffer, parser, session](beast::error_code ec, size_t) {
                        if (ec) return;
                        auto res = std::make_shared<http::response<http::string_body>>(
                            answer(parser->get()));
                        stream->expires_after(kRequestDeadline);
-                       http::async_write(*stream, *res, [stream, res](beast::error_code, size_t) {
+                       http::async_write(*stream, *res, [stream, res, session](beast::error_code,
+                                                                               size_t) {
                          beast::error_code ignored;
                          stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
                        });

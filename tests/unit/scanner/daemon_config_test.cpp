@@ -147,6 +147,18 @@ TEST_F(DaemonConfigTest, NumbersYamlCannotReadAreErrorsAtTheirPlace) {
   EXPECT_FALSE(o.ok());
 }
 
+TEST_F(DaemonConfigTest, DataDirWithQuotesOrSpacesIsRefused) {
+  auto c = load("data_dir: \"/tmp/x' port=1\"\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("data_dir: '/tmp/x' port=1'"));
+  ConfigOverrides o;
+  o.data_dir = "/tmp/a b";
+  auto d = load("{}\n", o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--data-dir: '/tmp/a b'"));
+  EXPECT_TRUE(load("data_dir: /var/lib/tlsaudit-2.d/x_y\n").ok());
+}
+
 TEST_F(DaemonConfigTest, UnknownProfileIsRefused) {
   auto c = load("data_dir: /tmp/x\ngroups:\n  - {name: g, targets: [10.0.0.1], profile: pci-3}\n");
   ASSERT_FALSE(c.ok());
@@ -222,9 +234,10 @@ TEST_F(DaemonConfigTest, DefaultsWithoutAFile) {
 
 TEST_F(DaemonConfigTest, LiteralDollarAndUnclosedBrace) {
   env_["X"] = "1";
-  auto ok = load("data_dir: \"/tmp/$${X}\"\n");
+  // (data_dir takes no "$" since it reaches PostgreSQL's configuration; instance does.)
+  auto ok = load("data_dir: /tmp\ninstance: \"scanner-$${X}\"\n");
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->data_dir, "/tmp/${X}");
+  EXPECT_EQ(ok->instance, "scanner-${X}");
   auto bad = load("data_dir: \"/tmp/${X\"\n");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("without a closing"));
