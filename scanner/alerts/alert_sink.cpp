@@ -1,6 +1,7 @@
 #include "scanner/alerts/alert_sink.h"
 
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "scanner/alerts/alertmanager_sink.h"
 #include "scanner/alerts/syslog_sink.h"
 #include "scanner/alerts/webhook_sink.h"
@@ -23,6 +24,14 @@ std::string redactSecrets(std::string text, const SinkConfig& config) {
   };
   redact(config.secret);
   for (const auto& header : config.headers) redact(header.second);
+  // Webhook URLs often carry their token in the path or query, and receivers echo the path
+  // back in their errors ("Cannot POST /hooks/T0KEN"): its parts of 10 or more characters are
+  // redacted too.
+  if (auto url = parseHttpUrl(config.url); url.ok()) {
+    for (absl::string_view part : absl::StrSplit(url->path, absl::ByAnyChar("/?&=;"))) {
+      if (part.size() >= 10) absl::StrReplaceAll({{part, "[redacted]"}}, &text);
+    }
+  }
   return text;
 }
 

@@ -50,9 +50,13 @@ absl::Status acceptedOrError(const HttpUrl& url, const absl::StatusOr<HttpRespon
   if (!response.ok()) return response.status();
   if (response->status >= 200 && response->status < 300) return absl::OkStatus();
   // Enough of the answer to say why (Alertmanager explains a refusal in its body), on one line.
+  // Printable ASCII only: the text is logged and stored, and a cut through a UTF-8 character
+  // (or a receiver's binary answer) would make it invalid text for PostgreSQL.
   std::string why = response->body.substr(0, 200);
   for (char& c : why) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = ' ';
+    if (u >= 0x80) c = '?';
   }
   return absl::UnavailableError(absl::StrCat("HTTP ", response->status, " from ", url.redacted(),
                                              why.empty() ? "" : ": ", why));

@@ -250,6 +250,10 @@ TEST(HttpUrlTest, AnswersOtherThan2xxAreRetried) {
   }
   EXPECT_EQ(acceptedOrError(url, absl::DeadlineExceededError("slow")).code(),
             absl::StatusCode::kDeadlineExceeded);
+  // Bytes beyond ASCII (a UTF-8 character cut at 200 bytes, a binary answer) never reach the
+  // log or the database as invalid text.
+  auto st = acceptedOrError(url, HttpResponse{500, std::string(199, 'x') + "\xc3\xa9\xff"});
+  EXPECT_EQ(st.message(), "HTTP 500 from http://127.0.0.1:9: " + std::string(199, 'x') + "?");
 }
 
 TEST(SyslogAddressTest, Parses) {
@@ -291,6 +295,10 @@ TEST(WebhookHeadersTest, SecretsAreRedacted) {
   s.headers = {{"Authorization", "Bearer tok-123456"}, {"X-Short", "ab"}};
   EXPECT_EQ(redactSecrets("echo: Bearer tok-123456 and whsec-test, ab", s),
             "echo: [redacted] and [redacted], ab");
+  // A token in the URL, echoed back by the receiver.
+  s.url = "https://hooks.example.invalid/services/T0KEN1234567?sig=abcdefgh12&x=1";
+  EXPECT_EQ(redactSecrets("HTTP 404: Cannot POST /services/T0KEN1234567?sig=abcdefgh12&x=1", s),
+            "HTTP 404: Cannot POST /services/[redacted]?sig=[redacted]&x=1");
 }
 
 }  // namespace
