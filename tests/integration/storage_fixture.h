@@ -32,7 +32,8 @@ std::string databaseFingerprint(storage::PgConnection& c);
 // "reference=count" for every reference of the schema with rows whose referenced row is
 // missing (tlsaudit_orphan_references(), migration 0003); empty when there are none or the
 // schema predates the function.
-std::vector<std::string> orphanReferences(storage::PgConnection& c);
+// With `require`, a missing function is a test failure (the database was migrated).
+std::vector<std::string> orphanReferences(storage::PgConnection& c, bool require = false);
 
 // Every test gets its own database `t_<n>` on the shared cluster, optionally migrated. After
 // the test, no row may refer to a row that is not there (migration 0003 guarantees the

@@ -251,7 +251,7 @@ TEST_F(StorageMigration0003Test, CipherSuitesStoredBeforeBecomeOneRowPerVersionI
   EXPECT_EQ(
       queryValue(*db_, "SELECT count(*) FROM observation_cipher_suites WHERE codes @> '{10}'"),
       "1");
-  EXPECT_THAT(orphanReferences(*db_), IsEmpty());
+  EXPECT_THAT(orphanReferences(*db_, /*require=*/true), IsEmpty());
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ class WaiverRefreshTest : public StorageTest {
  protected:
   void SetUp() override {
     StorageTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
     std::string scan = createScan(*db_);
     for (const auto& h : kHosts) {
       std::vector<v1::Finding> findings;
