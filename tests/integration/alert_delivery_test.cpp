@@ -12,6 +12,9 @@
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -587,6 +590,73 @@ TEST_F(AlertDeliveryTest, AlertmanagerGetsV2AlertsAndResolvedOnesEnd) {
   EXPECT_EQ(ends.seconds() - starts.seconds(), 7 * 24 * 3600);
   EXPECT_EQ(alerts[1]["endsAt"], alerts[1]["startsAt"]);
   EXPECT_GT(alerts[1]["startsAt"].get<std::string>(), alerts[0]["startsAt"].get<std::string>());
+}
+
+// The real Prometheus Alertmanager (Debian's prometheus-alertmanager, on loopback, clustering
+// off): it must accept what the sink sends, show the finding as an active alert with our
+// labels, and drop it once the resolved event arrives. The receiver above checks the bytes;
+// this checks that Alertmanager agrees with them.
+TEST_F(AlertDeliveryTest, RealAlertmanagerShowsTheAlertAndResolvesIt) {
+  const std::string bin = "/usr/bin/prometheus-alertmanager";
+  if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " is not installed (scripts/setup.sh)";
+  std::string dir = scratchDir() + "/alertmanager-" + std::to_string(::getpid());
+  ASSERT_EQ(::system(("mkdir -p '" + dir + "/data'").c_str()), 0);
+  std::ofstream(dir + "/alertmanager.yml") << "route:\n  receiver: none\nreceivers:\n  - name: none\n";
+  std::unique_ptr<Process> am;
+  std::string base;
+  for (int attempt = 0; attempt < 3 && base.empty(); ++attempt) {
+    uint16_t port = freePort("127.0.0.1", SOCK_STREAM);
+    ASSERT_NE(port, 0);
+    std::string listen = "127.0.0.1:" + std::to_string(port);
+    am = std::make_unique<Process>(
+        "alertmanager",
+        std::vector<std::string>{bin, "--config.file=" + dir + "/alertmanager.yml",
+                                 "--storage.path=" + dir + "/data", "--web.listen-address=" + listen,
+                                 "--cluster.listen-address="});
+    if (am->waitFor(std::regex("msg=\"(Listening on)\""), milliseconds(15000))) {
+      base = "http://" + listen;
+    } else {
+      am->stop();
+    }
+  }
+  ASSERT_FALSE(base.empty()) << am->log();
+  ASSERT_TRUE(eventually([&] { return httpGet(base + "/-/ready").out.rfind("200", 0) == 0; }))
+      << am->log();
+  auto active = [&](const std::string& rule) {
+    auto r = httpGet(base + "/api/v2/alerts?filter=rule_id%3D%22" + rule + "%22");
+    size_t nl = r.out.find('\n');
+    auto list = nlohmann::json::parse(nl == std::string::npos ? "" : r.out.substr(nl + 1),
+                                      nullptr, false);
+    return list.is_array() ? list : nlohmann::json::array({"unreadable: " + r.out});
+  };
+
+  SinkConfig sink;
+  sink.name = "am";
+  sink.type = "alertmanager";
+  sink.url = base;
+  sink.timeout = milliseconds(10000);
+  AlertDispatcher dispatcher(fastOptions(dsn_, "itest-am"), {sink});
+  dispatcher.start();
+  ingest("10.28.0.1", {makeFinding("cert-sig-md5", v1::CRITICAL)});
+  dispatcher.poke();
+  ASSERT_TRUE(eventually([&] { return dispatcher.stats()[0].delivered == 1; }))
+      << dispatcher.stats()[0].last_error << "\n" << am->log();
+  auto firing = active("cert-sig-md5");
+  ASSERT_EQ(firing.size(), 1u) << firing.dump();
+  EXPECT_EQ(firing[0]["status"]["state"], "active");
+  EXPECT_EQ(firing[0]["labels"]["alertname"], "TlsauditFinding");
+  EXPECT_EQ(firing[0]["labels"]["severity"], "critical");
+  EXPECT_EQ(firing[0]["labels"]["asset"], "10.28.0.1");
+  EXPECT_EQ(firing[0]["annotations"]["idempotency_key"], outbox()[0].key);
+
+  ingest("10.28.0.1", {});  // the finding is gone: resolved
+  dispatcher.poke();
+  ASSERT_TRUE(eventually([&] { return dispatcher.stats()[0].delivered == 2; }))
+      << dispatcher.stats()[0].last_error;
+  EXPECT_TRUE(eventually([&] { return active("cert-sig-md5").empty(); }))
+      << active("cert-sig-md5").dump();
+  dispatcher.stop();
+  EXPECT_EQ(dispatcher.stats()[0].failures, 0u) << dispatcher.stats()[0].last_error;
 }
 
 // ---- syslog ---------------------------------------------------------------------------------

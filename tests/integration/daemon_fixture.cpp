@@ -135,15 +135,7 @@ std::optional<int> DaemonUnderTest::terminate(milliseconds timeout) {
 }
 
 CommandResult DaemonUnderTest::httpGet(const std::string& path) {
-  // Python's urllib: no curl needed; prints the status, then the body.
-  std::string script =
-      "import sys, urllib.request, urllib.error\n"
-      "try:\n"
-      "    r = urllib.request.urlopen('http://" + metrics_ + path + "', timeout=10)\n"
-      "    print(r.status); sys.stdout.write(r.read().decode())\n"
-      "except urllib.error.HTTPError as e:\n"
-      "    print(e.code); sys.stdout.write(e.read().decode())\n";
-  return runCommand({"/usr/bin/python3", "-c", script}, milliseconds(20000));
+  return itest::httpGet("http://" + metrics_ + path);
 }
 
 }  // namespace tlsaudit::itest

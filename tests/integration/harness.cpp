@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
@@ -966,6 +967,32 @@ std::string PostgresCluster::log() const { return readFile(logPath()); }
 CommandResult PostgresCluster::asPostgres(const std::vector<std::string>& argv,
                                           milliseconds timeout) const {
   return runAsPostgres(dir_, argv, timeout);
+}
+
+uint16_t freePort(const std::string& host, int type) {
+  int fd = ::socket(AF_INET, type, 0);
+  if (fd < 0) return 0;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    socklen_t len = sizeof sa;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) port = ntohs(sa.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+CommandResult httpGet(const std::string& url) {
+  std::string script =
+      "import sys, urllib.request, urllib.error\n"
+      "try:\n"
+      "    r = urllib.request.urlopen(sys.argv[1], timeout=10)\n"
+      "    print(r.status); sys.stdout.write(r.read().decode())\n"
+      "except urllib.error.HTTPError as e:\n"
+      "    print(e.code); sys.stdout.write(e.read().decode())\n";
+  return runCommand({"/usr/bin/python3", "-c", script, url}, milliseconds(20000));
 }
 
 }  // namespace tlsaudit::itest

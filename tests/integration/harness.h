@@ -114,6 +114,14 @@ struct CommandResult {
 // Runs argv to completion (killed after `timeout`), stdin from `input`.
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout,
                          const std::string& input = "");
+
+// A port on IPv4 `host` (SOCK_STREAM or SOCK_DGRAM) that was free a moment ago, for servers
+// that cannot be told to pick one; 0 when none could be bound.
+uint16_t freePort(const std::string& host, int type);
+
+// GET `url` (http:// on loopback) with Python's urllib (10 s deadline): `out` is the status
+// line's code, a newline, then the body; also for 4xx/5xx answers.
+CommandResult httpGet(const std::string& url);
 // The tlsaudit binary (TLSAUDIT_BINARY) with `args`; notes its output for failures.
 CommandResult runTlsaudit(const std::vector<std::string>& args, milliseconds timeout);
 

@@ -17,20 +17,7 @@ std::string servers() { return std::string(TLSAUDIT_SOURCE_DIR) + "/tests/integr
 }  // namespace
 
 // A UDP port on `host` that was free a moment ago (snmpd cannot be told to pick one).
-uint16_t freeUdpPort(const std::string& host) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-    socklen_t len = sizeof sa;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    port = ntohs(sa.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+uint16_t freeUdpPort(const std::string& host) { return freePort(host, SOCK_DGRAM); }
 
 void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
