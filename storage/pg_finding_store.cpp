@@ -714,46 +714,58 @@ absl::StatusOr<int> PgFindingStore::refreshWaiverStates(const WaiverRefreshScope
           " AND w.expires > to_timestamp($1::bigint))";
       break;
   }
-  auto tx = PgTransaction::begin(c_);
-  if (!tx.ok()) return tx.status();
-  auto r = c_.exec(absl::StrCat("SELECT ", kFindingColumns,
-                                ", a.vendor, a.model, ARRAY(SELECT host(x) FROM unnest(a.addresses) x)"
-                                " FROM findings f JOIN assets a ON a.id = f.asset_id"
-                                " JOIN services s ON s.id = f.service_id WHERE ",
-                                where, " ORDER BY f.id FOR UPDATE OF f"),
-                   params);
-  if (!r.ok()) return r.status();
+  // Pages of scope.page findings by id, one transaction each: locks are held briefly (ingest waits
+  // on them), memory stays bounded, and every page's events commit well within the alert
+  // dispatcher's settle time.
+  const int page = std::clamp(scope.page, 1, 1000);
   constexpr int kAssetColumns = 16;  // first column after kFindingColumns
-  json changes = json::array();
+  constexpr int kHostnameColumn = 15;
+  const std::string after = absl::StrCat("$", params.size() + 1);
+  params.push_back("0");
   int changed = 0;
-  for (int i = 0; i < r->rows(); ++i) {
-    v1::Finding f = findingFromRow(*r, i);
-    v1::Asset asset;
-    asset.set_vendor(r->str(i, kAssetColumns));
-    asset.set_model(r->str(i, kAssetColumns + 1));
-    asset.set_hostname(r->str(i, 15));
-    for (auto& a : parsePgTextArray(r->text(i, kAssetColumns + 2))) asset.add_addresses(a);
-    uint32_t port = static_cast<uint32_t>(r->int64(i, 7));
-    std::string waiver = decide(f, asset, port);
-    v1::FindingState to = waiver.empty() ? v1::OPEN : v1::WAIVED;
-    if (to == f.state() && waiver == f.waiver_id()) continue;
-    std::string event;
-    if (to != f.state()) {
-      event = to == v1::WAIVED ? "waived" : "unwaived";
-      ++changed;
+  for (;;) {
+    auto tx = PgTransaction::begin(c_);
+    if (!tx.ok()) return tx.status();
+    auto r = c_.exec(
+        absl::StrCat("SELECT ", kFindingColumns,
+                     ", a.vendor, a.model, ARRAY(SELECT host(x) FROM unnest(a.addresses) x)"
+                     " FROM findings f JOIN assets a ON a.id = f.asset_id"
+                     " JOIN services s ON s.id = f.service_id WHERE f.id > ", after,
+                     "::bigint AND (", where, ") ORDER BY f.id LIMIT ", page, " FOR UPDATE OF f"),
+        params);
+    if (!r.ok()) return r.status();
+    json changes = json::array();
+    for (int i = 0; i < r->rows(); ++i) {
+      v1::Finding f = findingFromRow(*r, i);
+      v1::Asset asset;
+      asset.set_vendor(r->str(i, kAssetColumns));
+      asset.set_model(r->str(i, kAssetColumns + 1));
+      asset.set_hostname(r->str(i, kHostnameColumn));
+      for (auto& a : parsePgTextArray(r->text(i, kAssetColumns + 2))) asset.add_addresses(a);
+      uint32_t port = static_cast<uint32_t>(r->int64(i, 7));
+      std::string waiver = decide(f, asset, port);
+      v1::FindingState to = waiver.empty() ? v1::OPEN : v1::WAIVED;
+      if (to == f.state() && waiver == f.waiver_id()) continue;
+      std::string event;
+      if (to != f.state()) {
+        event = to == v1::WAIVED ? "waived" : "unwaived";
+        ++changed;
+      }
+      changes.push_back({{"id", std::stoll(f.id())},
+                         {"to_state", static_cast<int>(to)},
+                         {"from_state", static_cast<int>(f.state())},
+                         {"waiver_id", waiver},
+                         {"event", event},
+                         {"service", f.service()}});
     }
-    changes.push_back({{"id", std::stoll(f.id())},
-                       {"to_state", static_cast<int>(to)},
-                       {"from_state", static_cast<int>(f.state())},
-                       {"waiver_id", waiver},
-                       {"event", event},
-                       {"service", f.service()}});
+    if (!changes.empty()) {
+      auto w = c_.exec(kWriteWaiverStates, {jsonText(changes), pgTimestamp(nowTimestamp())});
+      if (!w.ok()) return w.status();
+    }
+    if (auto st = (*tx)->commit(); !st.ok()) return st;
+    if (r->rows() < page) break;
+    params.back() = r->str(r->rows() - 1, 0);  // the page's last finding id
   }
-  if (!changes.empty()) {
-    auto w = c_.exec(kWriteWaiverStates, {jsonText(changes), pgTimestamp(nowTimestamp())});
-    if (!w.ok()) return w.status();
-  }
-  if (auto s = (*tx)->commit(); !s.ok()) return s;
   return changed;
 }
 

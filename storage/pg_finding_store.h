@@ -19,6 +19,7 @@ struct WaiverRefreshScope {
   Kind kind = kAll;
   std::vector<std::string> rules;
   int64_t now = 0;  // Unix seconds at which waivers are judged unexpired
+  int page = 1000;  // findings per transaction (1..1000)
 };
 // The waiver that covers `finding` (on `port` of `asset`) now: its id, or "" for none.
 using WaiverDecision = std::function<std::string(const tlsaudit::v1::Finding& finding,

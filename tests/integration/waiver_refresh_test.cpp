@@ -138,7 +138,8 @@ TEST_F(WaiverRefreshTest, StoredStatesFollowTheScansMatchingForEverySelector) {
     put(w);
   }
 
-  auto changed = scanner::refreshWaivers(*db_, {WaiverRefreshScope::kAll, {}, 0}, now);
+  // Pages of 4 findings (of 24), so the walk from page to page is exercised too.
+  auto changed = scanner::refreshWaivers(*db_, {WaiverRefreshScope::kAll, {}, 0, 4}, now);
   ASSERT_TRUE(changed.ok()) << changed.status();
   auto want = expected(now);
   EXPECT_EQ(stored(), want);
@@ -173,7 +174,7 @@ TEST_F(WaiverRefreshTest, StoredStatesFollowTheScansMatchingForEverySelector) {
   by_cidr.mutable_selector()->set_cidr("10.50.1.11/32");
   put(by_cidr);
   auto rules = scanner::refreshWaivers(
-      *db_, {WaiverRefreshScope::kRules, {"proto-tls10", "cert-sig-md5"}, 0}, now);
+      *db_, {WaiverRefreshScope::kRules, {"proto-tls10", "cert-sig-md5"}, 0, 3}, now);
   ASSERT_TRUE(rules.ok()) << rules.status();
   EXPECT_EQ(stored(), expected(now));
   EXPECT_EQ(expected(now)["proto-tls10@10.50.1.10"], "OPEN ");
@@ -182,7 +183,8 @@ TEST_F(WaiverRefreshTest, StoredStatesFollowTheScansMatchingForEverySelector) {
 
   // Time passes beyond every waiver: the lapsed ones are OPEN again, with their events.
   int64_t later = month + 1;
-  auto lapsed = scanner::refreshWaivers(*db_, {WaiverRefreshScope::kLapsed, {}, later}, later);
+  auto lapsed =
+      scanner::refreshWaivers(*db_, {WaiverRefreshScope::kLapsed, {}, later, 2}, later);
   ASSERT_TRUE(lapsed.ok()) << lapsed.status();
   EXPECT_EQ(waivedCount(), 0);
   EXPECT_EQ(stored(), expected(later));
