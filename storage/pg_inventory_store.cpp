@@ -45,30 +45,45 @@ class Where {
 };
 
 // Adds each asset's services as stored (every scan's) to what discovery last reported, in one
-// query for a page of assets. `ids[i]` is the database id of `assets[i]`.
+// query for a page of assets: at most kMaxServicesPerAsset each (by port), so a host that
+// answered on every port cannot make one page of assets unbounded. `ids[i]` is the database id
+// of `assets[i]`.
+constexpr int kMaxServicesPerAsset = 1024;
+
 absl::Status mergeStoredServices(PgConnection& c, const std::vector<std::string>& ids,
                                  const std::vector<v1::Asset*>& assets) {
   if (ids.empty()) return absl::OkStatus();
   auto s = c.exec(
-      "SELECT asset_id, port, transport, protocol, starttls, product,"
-      " COALESCE((SELECT o.tls FROM observations o WHERE o.id = services.last_observation_id),"
-      " false) FROM services WHERE asset_id = ANY($1::bigint[]) ORDER BY asset_id, port, transport",
-      {pgTextArray(ids)});
+      "SELECT a.id, sv.port, sv.transport, sv.protocol, sv.starttls, sv.product, sv.tls"
+      " FROM unnest($1::bigint[]) AS a(id) CROSS JOIN LATERAL ("
+      "  SELECT port, transport, protocol, starttls, product,"
+      "   COALESCE((SELECT o.tls FROM observations o WHERE o.id = services.last_observation_id),"
+      "   false) AS tls FROM services WHERE asset_id = a.id ORDER BY port, transport"
+      "  LIMIT $2::integer) sv ORDER BY a.id, sv.port, sv.transport",
+      {pgTextArray(ids), std::to_string(kMaxServicesPerAsset)});
   if (!s.ok()) return s.status();
-  std::map<std::string, v1::Asset*> by_id;
-  for (size_t i = 0; i < ids.size(); ++i) by_id[ids[i]] = assets[i];
+  struct Known {
+    v1::Asset* asset;
+    std::map<std::pair<uint32_t, std::string>, v1::Service*> services;  // filled on first use
+    bool indexed = false;
+  };
+  std::map<std::string, Known> by_id;
+  for (size_t i = 0; i < ids.size(); ++i) by_id[ids[i]] = Known{assets[i], {}, false};
   for (int i = 0; i < s->rows(); ++i) {
     auto it = by_id.find(s->str(i, 0));
     if (it == by_id.end()) continue;
-    v1::Asset& a = *it->second;
+    Known& k = it->second;
+    if (!k.indexed) {
+      for (auto& known : *k.asset->mutable_services()) {
+        k.services[{known.port(), known.transport()}] = &known;
+      }
+      k.indexed = true;
+    }
     uint32_t port = static_cast<uint32_t>(s->int64(i, 1));
     std::string transport = s->str(i, 2);
-    v1::Service* svc = nullptr;
-    for (auto& known : *a.mutable_services()) {
-      if (known.port() == port && known.transport() == transport) svc = &known;
-    }
+    v1::Service*& svc = k.services[{port, transport}];
     if (svc == nullptr) {
-      svc = a.add_services();
+      svc = k.asset->add_services();
       svc->set_port(port);
       svc->set_transport(transport);
     }
