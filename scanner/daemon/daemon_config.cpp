@@ -96,6 +96,7 @@ class Loader {
       if (auto n = g["listen"]) {
         if (auto st = listen(n, "grpc.listen", c.grpc.listen); !st.ok()) return st;
       }
+      if (auto n = g["allow_plaintext"]) c.grpc.allow_plaintext = value<bool>(n, "grpc.allow_plaintext");
       if (auto t = g["tls"]) {
         c.grpc.tls_certificate = t["certificate"].Scalar();
         c.grpc.tls_key = t["key"].Scalar();
@@ -627,6 +628,13 @@ absl::StatusOr<DaemonConfig> loadConfig(const std::string& path, const ConfigOve
         name + ": grpc.listen " + c.grpc.listen +
         " is not a loopback address and no grpc.tokens are configured: refusing to serve the API "
         "without authentication (add tokens, or listen on 127.0.0.1)");
+  }
+  if (!c.grpc.tokens.empty() && !isLoopbackListen(c.grpc.listen) &&
+      c.grpc.tls_certificate.empty() && !c.grpc.allow_plaintext) {
+    return absl::InvalidArgumentError(
+        name + ": grpc.listen " + c.grpc.listen +
+        " is not a loopback address and grpc.tls is not set: bearer tokens would cross the "
+        "network in clear (add grpc.tls, or grpc.allow_plaintext: true behind a TLS proxy)");
   }
   if (c.metrics.listen == c.grpc.listen && !c.metrics.listen.empty() &&
       c.grpc.listen.substr(c.grpc.listen.rfind(':')) != ":0") {

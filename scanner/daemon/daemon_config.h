@@ -68,6 +68,9 @@ struct DaemonConfig {
     std::string listen = "127.0.0.1:50051";
     std::string tls_certificate;  // PEM files; both empty: plaintext
     std::string tls_key;
+    // Tokens over plaintext gRPC on a non-loopback address only with this set (a TLS-terminating
+    // proxy in front, say).
+    bool allow_plaintext = false;
     std::vector<TokenConfig> tokens;  // none: no authentication, loopback only
   } grpc;
 

@@ -51,6 +51,7 @@ grpc:
   tokens:
     - {name: dashboards, role: viewer, token: "${VIEWER_TOKEN}"}
     - {name: ops, role: operator, token: "operator-token-0123456789"}
+  allow_plaintext: true             # TLS ends at a proxy in front
 metrics:
   listen: 127.0.0.1:9464
 workers: {count: 4, lease: 2m, addresses_per_item: 128}
@@ -157,6 +158,19 @@ TEST_F(DaemonConfigTest, DataDirWithQuotesOrSpacesIsRefused) {
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()), HasSubstr("--data-dir: '/tmp/a b'"));
   EXPECT_TRUE(load("data_dir: /var/lib/tlsaudit-2.d/x_y\n").ok());
+}
+
+TEST_F(DaemonConfigTest, TokensOffLoopbackNeedTlsOrAnExplicitOptOut) {
+  std::string tokens =
+      "  tokens: [{name: ops, role: operator, token: operator-token-0123456789}]\n";
+  auto clear = load("data_dir: /tmp/x\ngrpc:\n  listen: 0.0.0.0:50051\n" + tokens);
+  ASSERT_FALSE(clear.ok());
+  EXPECT_THAT(std::string(clear.status().message()), HasSubstr("grpc.tls is not set"));
+  EXPECT_THAT(std::string(clear.status().message()), Not(HasSubstr("operator-token")));
+  EXPECT_TRUE(load("data_dir: /tmp/x\ngrpc:\n  listen: 0.0.0.0:50051\n  allow_plaintext: true\n" +
+                   tokens)
+                  .ok());
+  EXPECT_TRUE(load("data_dir: /tmp/x\ngrpc:\n  listen: 127.0.0.1:50051\n" + tokens).ok());
 }
 
 TEST_F(DaemonConfigTest, UnknownProfileIsRefused) {
