@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace tlsaudit::scanner {
 namespace {
@@ -54,6 +55,12 @@ absl::StatusOr<ProcessOutcome> runProcess(const std::vector<std::string>& argv,
   }
   if (pid == 0) {
     ::setpgid(0, 0);
+    // The daemon blocks SIGTERM/SIGINT/SIGHUP for its main loop and ignores SIGPIPE; the
+    // program starts with the defaults.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(fds[1], 1);
@@ -104,8 +111,20 @@ absl::StatusOr<ProcessOutcome> runProcess(const std::vector<std::string>& argv,
   ::close(fds[0]);
   int status = 0;
   // The pipe closes when the program and every child holding it end; pg_ctl's postmaster does
-  // not hold it (its output goes to the log file), so this wait is short.
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  // not hold it (its output goes to the log file), so this wait is short. A program that
+  // closed its output and went on running is still held to the deadline.
+  for (;;) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      out.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return out;
