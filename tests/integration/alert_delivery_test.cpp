@@ -45,30 +45,6 @@ using std::chrono::steady_clock;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Polls `done` every 20 ms until it holds or `limit` passes; returns its last value.
-template <typename F>
-bool eventually(F done, milliseconds limit = milliseconds(20000)) {
-  auto end = steady_clock::now() + limit;
-  while (steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
-
-std::string hmacHex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  std::string out;
-  char hex[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", mac[i]);
-    out += hex;
-  }
-  return out;
-}
 
 // ---- receivers ------------------------------------------------------------------------------
 
@@ -204,7 +180,7 @@ TEST_F(AlertDeliveryTest, WebhookGetsEveryEventOnceInIdOrderSigned) {
     EXPECT_EQ(r.header("x-team"), "voice");
     EXPECT_EQ(r.header("host"), "127.0.0.1:" + std::to_string(receiver.port()));
     // The signature covers the exact bytes received.
-    EXPECT_EQ(r.header("x-tlsaudit-signature"), "sha256=" + hmacHex("whsec-itest", r.body));
+    EXPECT_EQ(r.header("x-tlsaudit-signature"), "sha256=" + hmacSha256Hex("whsec-itest", r.body));
     auto body = nlohmann::json::parse(r.body);
     EXPECT_EQ(body["idempotencyKey"], rows[i].key);
     EXPECT_EQ(body["kind"], rows[i].kind);

@@ -60,14 +60,10 @@ int64_t count(storage::PgConnection& c, const std::string& sql) {
   return r.ok() && r->rows() == 1 ? r->int64(0, 0) : -1;
 }
 
-// Waits (bounded) until `done` holds, polling.
-bool eventually(const std::function<bool()>& done, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  return done();
+
+// eventually() at a pace for conditions that run the CLI or query the daemon (a process each).
+bool eventuallyByCli(const std::function<bool()>& done, milliseconds timeout) {
+  return eventually(done, timeout, milliseconds(200));
 }
 
 TEST(Daemon, ScanFindingsWatchRescanAndMetrics) {
@@ -110,7 +106,7 @@ TEST(Daemon, ScanFindingsWatchRescanAndMetrics) {
 
   // Every opening reached the watcher, once.
   std::multiset<std::string> opened;
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         opened.clear();
         std::istringstream lines(watch.log());
@@ -150,7 +146,7 @@ TEST(Daemon, ScanFindingsWatchRescanAndMetrics) {
   auto resolved = d.cliJson({"findings", "list", "--rule", "cert-sig-md5"});
   ASSERT_EQ(resolved["findings"].size(), 1u);
   EXPECT_EQ(resolved["findings"][0].value("state", ""), "RESOLVED");
-  ASSERT_TRUE(eventually([&] { return watch.log().find("\"resolved\"") != std::string::npos; },
+  ASSERT_TRUE(eventuallyByCli([&] { return watch.log().find("\"resolved\"") != std::string::npos; },
                          milliseconds(10000)))
       << watch.log();
   auto diff = d.cliJson({"summary", "--diff", scan.value("id", ""), rescan.value("id", "")});
@@ -308,7 +304,7 @@ TEST(Daemon, KillNineMidScanLosesAndDuplicatesNothing) {
   std::string id = started.value("id", "");
   ASSERT_FALSE(id.empty());
   // Kill once some items are done and one is running.
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         auto s = d.cliJson({"scans", "status", id});
         const auto& p = s["progress"];
@@ -322,7 +318,7 @@ TEST(Daemon, KillNineMidScanLosesAndDuplicatesNothing) {
   EXPECT_THAT(d.log(), HasSubstr("adopted the embedded PostgreSQL"));
   // The dead daemon's lease expires (5 s) and the item is claimed again.
   Json final;
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         final = d.cliJson({"scans", "status", id});
         return final.value("state", "") == "SCAN_DONE";
@@ -369,7 +365,7 @@ TEST(Daemon, SigtermReleasesItsWorkAndTheNextStartFinishesIt) {
   args.insert(args.end(), fleet.targets.begin(), fleet.targets.end());
   std::string id = d.cliJson(args).value("id", "");
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         auto s = d.cliJson({"scans", "status", id});
         return std::stoi(s["progress"].value("workItemsDone", "0")) >= 1 &&
@@ -386,7 +382,7 @@ TEST(Daemon, SigtermReleasesItsWorkAndTheNextStartFinishesIt) {
   auto t1 = std::chrono::steady_clock::now();
   ASSERT_TRUE(d.start());
   Json final;
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         final = d.cliJson({"scans", "status", id});
         return final.value("state", "") == "SCAN_DONE";
@@ -495,7 +491,7 @@ TEST(Daemon, ScheduledGroupWithSnmpInventoryAndAVendorWaiver) {
                     "    site: lobby\n    schedule: {every: 1h}\n");
   ASSERT_TRUE(d.start());
   Json scans;
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         scans = d.cliJson({"scans", "list", "--group", "phones"});
         return !scans["scans"].empty() && scans["scans"][0].value("state", "") == "SCAN_DONE";
@@ -626,7 +622,7 @@ TEST(Daemon, WaiversApplyAtOnceAndLapseWithoutARescan) {
       << d.log();
   EXPECT_EQ(stateOf(d, "proto-tls10"), "WAIVED");
   EXPECT_EQ(stateOf(d, "cert-rsa-key-small"), "OPEN") << "its waiver left the file";
-  EXPECT_TRUE(eventually([&] { return stateOf(d, "proto-tls10") == "OPEN"; }, milliseconds(60000)))
+  EXPECT_TRUE(eventuallyByCli([&] { return stateOf(d, "proto-tls10") == "OPEN"; }, milliseconds(60000)))
       << d.log();
 
   // Every change has its event and its alert, and no scan ran in between.
@@ -665,7 +661,7 @@ TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
   ASSERT_TRUE(a.start());
   ASSERT_TRUE(b.start());
   Json scans;
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         scans = a.cliJson({"scans", "list", "--group", "fleet"});
         return !scans["scans"].empty() && scans["scans"][0].value("state", "") == "SCAN_DONE";
@@ -688,7 +684,7 @@ TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
   args.insert(args.end(), fleet.targets.begin(), fleet.targets.end());
   std::string id = a.cliJson(args).value("id", "");
   ASSERT_FALSE(id.empty());
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         auto s = b.cliJson({"scans", "status", id});
         return std::stoi(s["progress"].value("workItemsRunning", "0")) >= 1;
@@ -697,7 +693,7 @@ TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
   auto cancelled = b.cliJson({"scans", "cancel", id});
   EXPECT_EQ(cancelled.value("state", ""), "SCAN_CANCELLED") << cancelled.dump();
   EXPECT_GE(std::stoi(cancelled["progress"].value("workItemsCancelled", "0")), 3);
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(eventuallyByCli(
       [&] {
         return a.log().find("lease lost") != std::string::npos ||
                b.log().find("lease lost") != std::string::npos;
@@ -712,19 +708,6 @@ TEST(Daemon, TwoDaemonsShareOneDatabaseAndCancelStopsWork) {
   EXPECT_EQ(after.value("state", ""), "SCAN_CANCELLED");
 }
 
-std::string hmacSha256Hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
-}
 
 TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
   SKIP_WITHOUT_DAEMON();
@@ -743,7 +726,7 @@ TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
   ASSERT_EQ(first.value("state", ""), "SCAN_DONE");
   size_t opened = std::stoul(first["progress"].value("findings", "0"));
   ASSERT_GT(opened, 3u);
-  ASSERT_TRUE(eventually([&] { return receiver.acknowledged("/hook").size() >= opened; },
+  ASSERT_TRUE(eventuallyByCli([&] { return receiver.acknowledged("/hook").size() >= opened; },
                          milliseconds(30000)))
       << receiver.log() << d.log();
 
@@ -757,11 +740,15 @@ TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
   ASSERT_TRUE(fixed.waitFor(std::regex("^(ACCEPT)"), milliseconds(10000))) << fixed.log();
   auto second = d.cliJson({"scans", "start", L, "--wait"});
   ASSERT_EQ(second.value("state", ""), "SCAN_DONE");
-  std::this_thread::sleep_for(milliseconds(2000));  // attempts fail while it is down
-  ASSERT_TRUE(receiver.start());
-
+  // Attempts fail while it is down: the sink records them before the receiver comes back.
   auto db = storage::PgConnection::connect({.dsn = d.dsn()});
   ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE(eventuallyByCli(
+      [&] { return count(**db, "SELECT failures FROM alert_sinks WHERE name = 'soc'") >= 1; },
+      milliseconds(30000)))
+      << d.log();
+  ASSERT_TRUE(receiver.start());
+
   auto keys = (*db)->exec("SELECT idempotency_key::text FROM alert_outbox WHERE kind IN"
                           " ('finding.opened', 'finding.resolved') ORDER BY id");
   ASSERT_TRUE(keys.ok());
@@ -771,7 +758,7 @@ TEST(Daemon, WebhookGetsEveryAlertOncePerKeyAcrossAnOutage) {
   EXPECT_EQ(count(**db, "SELECT count(*) FROM alert_outbox WHERE payload->>'asset' <> '127.0.0.1'"),
             0);
   ASSERT_GT(expected.size(), opened) << "no resolved events were written";
-  ASSERT_TRUE(eventually([&] { return receiver.acknowledged("/hook").size() >= expected.size(); },
+  ASSERT_TRUE(eventuallyByCli([&] { return receiver.acknowledged("/hook").size() >= expected.size(); },
                          milliseconds(90000)))
       << receiver.log();
 

@@ -2,12 +2,13 @@
 
 #include "scanner/daemon/embedded_postgres.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/hmac.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -967,6 +968,29 @@ std::string PostgresCluster::log() const { return readFile(logPath()); }
 CommandResult PostgresCluster::asPostgres(const std::vector<std::string>& argv,
                                           milliseconds timeout) const {
   return runAsPostgres(dir_, argv, timeout);
+}
+
+bool eventually(const std::function<bool()>& done, milliseconds timeout, milliseconds poll) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(poll);
+  }
+  return done();
+}
+
+std::string hmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
 }
 
 uint16_t freePort(const std::string& host, int type) {

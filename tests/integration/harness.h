@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -114,6 +115,13 @@ struct CommandResult {
 // Runs argv to completion (killed after `timeout`), stdin from `input`.
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds timeout,
                          const std::string& input = "");
+
+// Polls `done` every `poll` until it holds or `timeout` passes; returns its last value.
+bool eventually(const std::function<bool()>& done, milliseconds timeout = milliseconds(20000),
+                milliseconds poll = milliseconds(20));
+
+// HMAC-SHA256 of `data` under `key`, lowercase hex (what webhook signatures carry).
+std::string hmacSha256Hex(const std::string& key, const std::string& data);
 
 // A port on IPv4 `host` (SOCK_STREAM or SOCK_DGRAM) that was free a moment ago, for servers
 // that cannot be told to pick one; 0 when none could be bound.
